@@ -1,0 +1,132 @@
+# loupe — build, test, benchmark.
+#
+#   make                 build/libloupe.a and build/loupe
+#   make test            build and run the test suite
+#   make demo            run the main job on shipped weights and images
+#   make bench           benchmarks (loupe next to OpenBLAS / PyTorch)
+#   make parity          PyTorch parity suite (needs Debian python3-torch)
+#   make golden          regenerate tests/golden/ from PyTorch
+#   make install PREFIX=/usr/local
+#   make clean
+#
+# Switches (any target):
+#   OPENMP=0|1   (1)  OpenMP threading; 0 builds a serial library
+#   NATIVE=0|1   (1)  -march=native; 0 builds a portable x86-64 binary
+#   DEBUG=1           -O0 -g
+#   SANITIZE=1        AddressSanitizer + UndefinedBehaviorSanitizer
+#   CC=clang          any C11 compiler
+
+CC      ?= cc
+AR      ?= ar
+OPENMP  ?= 1
+NATIVE  ?= 1
+DEBUG   ?= 0
+SANITIZE ?= 0
+PREFIX  ?= /usr/local
+PYTHON  ?= /usr/bin/python3
+BUILD   ?= build
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unknown-pragmas
+CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -Iinclude -Iops
+LDLIBS  := -lm
+
+ifeq ($(DEBUG),1)
+  OPT := -O0 -g
+else
+  OPT := -O2 -g
+endif
+ifeq ($(NATIVE),1)
+  OPT += -march=native
+endif
+ifeq ($(OPENMP),1)
+  CFLAGS_BASE += -fopenmp
+  LDFLAGS_OMP := -fopenmp
+endif
+ifeq ($(SANITIZE),1)
+  OPT += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+  LDFLAGS_SAN := -fsanitize=address,undefined
+endif
+
+ALL_CFLAGS  := $(CFLAGS_BASE) $(OPT) $(CFLAGS)
+ALL_LDFLAGS := $(LDFLAGS_OMP) $(LDFLAGS_SAN) $(LDFLAGS)
+
+# Rebuild everything when the flags change (switching OPENMP=0, SANITIZE=1 ...).
+FLAGS_STAMP := $(BUILD)/.flags
+$(shell mkdir -p $(BUILD) && echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $(FLAGS_STAMP))
+
+LIB_SRC   := $(wildcard ops/*.c nn/*.c formats/*.c interp/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_SRC  := $(wildcard tools/*.c)
+TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC  := $(wildcard tests/*.c)
+TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_SRC := $(wildcard bench/*.c)
+HEADERS   := $(wildcard include/*.h ops/*.h nn/*.h formats/*.h interp/*.h tools/*.h tests/*.h)
+
+LIB   := $(BUILD)/libloupe.a
+LOUPE := $(BUILD)/loupe
+TESTS := $(BUILD)/loupe_tests
+
+.PHONY: all test bench demo parity golden install clean
+
+all: $(LIB) $(LOUPE)
+
+$(BUILD)/%.o: %.c $(HEADERS) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(LOUPE): $(TOOL_OBJ) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TOOL_OBJ) $(LIB) $(LDLIBS)
+
+$(TESTS): $(TEST_OBJ) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(LDLIBS)
+
+# The test suite. TEST_ARGS filters by name: make test TEST_ARGS=conv
+test: $(TESTS) $(LOUPE)
+	LOUPE_ROOT=$(CURDIR) ./$(TESTS) $(TEST_ARGS)
+
+# ---- benchmarks --------------------------------------------------------
+# bench/gemm compares against OpenBLAS when libopenblas-dev is installed
+# (used only here, never linked into loupe).
+OPENBLAS_OK := $(shell printf '\#include <cblas.h>\nint main(void){return 0;}' | $(CC) -x c - -o /dev/null -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas 2>/dev/null && echo 1)
+ifeq ($(OPENBLAS_OK),1)
+  BENCH_BLAS_CFLAGS := -DHAVE_OPENBLAS -I/usr/include/x86_64-linux-gnu/openblas-pthread
+  BENCH_BLAS_LIBS := -lopenblas
+endif
+
+$(BUILD)/bench/%: bench/%.c $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(BENCH_BLAS_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(BENCH_BLAS_LIBS) $(LDLIBS)
+
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+bench: $(BENCH_BIN) $(LOUPE)
+	@for b in $(BENCH_BIN); do echo "== $$b"; ./$$b || exit 1; done
+
+# ---- demo ---------------------------------------------------------------
+demo: $(LOUPE)
+	./$(LOUPE) info
+
+# ---- PyTorch parity --------------------------------------------------------
+parity: $(TESTS) $(LOUPE)
+	@if ! $(PYTHON) -c 'import torch' 2>/dev/null; then \
+	  echo "parity: skipped (no PyTorch for $(PYTHON); apt-get install python3-torch python3-torchvision)"; \
+	else \
+	  LOUPE_ROOT=$(CURDIR) $(PYTHON) tests/parity/run_parity.py; \
+	fi
+
+golden:
+	$(PYTHON) tests/gen_golden.py
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(LOUPE) $(DESTDIR)$(PREFIX)/bin/loupe
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libloupe.a
+	install -m 644 include/loupe.h $(DESTDIR)$(PREFIX)/include/loupe.h
+
+clean:
+	rm -rf $(BUILD)
