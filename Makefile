@@ -92,7 +92,8 @@ test: $(TESTS) $(LOUPE)
 # ---- benchmarks --------------------------------------------------------
 # bench/gemm compares against OpenBLAS when libopenblas-dev is installed
 # (used only here, never linked into loupe).
-OPENBLAS_OK := $(shell printf '\#include <cblas.h>\nint main(void){return 0;}' | $(CC) -x c - -o /dev/null -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas 2>/dev/null && echo 1)
+HASH := \#
+OPENBLAS_OK := $(shell printf '$(HASH)include <cblas.h>\nint main(void){return 0;}' | $(CC) -x c - -o /dev/null -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas 2>/dev/null && echo 1)
 ifeq ($(OPENBLAS_OK),1)
   BENCH_BLAS_CFLAGS := -DHAVE_OPENBLAS -I/usr/include/x86_64-linux-gnu/openblas-pthread
   BENCH_BLAS_LIBS := -lopenblas
@@ -104,19 +105,26 @@ $(BUILD)/bench/%: bench/%.c $(LIB) $(HEADERS)
 
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
+# Programs in bench/ that take no arguments run here; bench/model is
+# driven by bench/models.py (loupe next to PyTorch).
 bench: $(BENCH_BIN) $(LOUPE)
-	@for b in $(BENCH_BIN); do echo "== $$b"; ./$$b || exit 1; done
+	@for b in peak gemm; do \
+	  if [ -x $(BUILD)/bench/$$b ]; then echo "== bench/$$b"; ./$(BUILD)/bench/$$b || exit 1; fi; \
+	done
+	@if $(PYTHON) -c 'import torch, torchvision' 2>/dev/null; then \
+	  echo "== bench/models.py"; LOUPE_BUILD=$(BUILD) $(PYTHON) bench/models.py $(BENCH_ARGS); \
+	else echo "bench/models.py skipped: no PyTorch for $(PYTHON)"; fi
 
 # ---- demo ---------------------------------------------------------------
 demo: $(LOUPE)
 	./$(LOUPE) info
 
 # ---- PyTorch parity --------------------------------------------------------
-parity: $(TESTS) $(LOUPE)
+parity: $(LOUPE)
 	@if ! $(PYTHON) -c 'import torch' 2>/dev/null; then \
 	  echo "parity: skipped (no PyTorch for $(PYTHON); apt-get install python3-torch python3-torchvision)"; \
 	else \
-	  LOUPE_ROOT=$(CURDIR) $(PYTHON) tests/parity/run_parity.py; \
+	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/run_parity.py $(PARITY_ARGS); \
 	fi
 
 golden:

@@ -133,7 +133,8 @@ int lp_matmul_backward(float *da, float *db, const float *dc, const float *a,
                        const float *b, int m, int k, int n);
 
 /* For each of `batch` matrices: c_i[m,n] = op(a_i)[m,k] * op(b_i)[k,n],
- * a_i = a + i*m*k, b_i = b + i*k*n, c_i = c + i*m*n (contiguous, packed). */
+ * a_i = a + i*m*k, b_i = b + i*k*n, c_i = c + i*m*n (contiguous, packed);
+ * a transposed a_i is stored [k, m], a transposed b_i [n, k]. */
 int lp_bmm_forward(float *c, const float *a, const float *b, int batch, int m,
                    int k, int n, int trans_a, int trans_b);
 int lp_bmm_backward(float *da, float *db, const float *dc, const float *a,
@@ -229,7 +230,7 @@ int lp_tanh_forward(float *out, const float *in, size_t count);
 int lp_tanh_backward(float *din, const float *dout, const float *out,
                      size_t count);
 /* Softmax / log-softmax over the last dimension of x[rows, dim];
- * backward uses the forward OUTPUT. */
+ * forward allows out == in; backward uses the forward OUTPUT. */
 int lp_softmax_forward(float *out, const float *in, int rows, int dim);
 int lp_softmax_backward(float *din, const float *dout, const float *out,
                         int rows, int dim);
@@ -339,8 +340,8 @@ int lp_attention_apply_backward(float *dprobs, float *dv, const float *dout,
 int lp_attention_scores_backward(float *dq, float *dk, const float *dscores,
                                  const float *q, const float *k,
                                  const lp_attention_params *p);
-/* Whole backward; dq/dk/dv use the same qkv_stride as q/k/v. Needs
- * scratch for [n, heads, tokens, tokens] floats (allocated internally). */
+/* Whole backward; dq/dk/dv use the same qkv_stride as q/k/v; any may be
+ * NULL. Needs scratch of 2 * tokens * tokens floats (allocated inside). */
 int lp_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                           const float *q, const float *k, const float *v,
                           const float *probs, const lp_attention_params *p);
@@ -395,5 +396,6 @@ int lp_mse_backward(float *dpred, float dloss, const float *pred,
 #endif
 
 #include "loupe_formats.h"
+#include "loupe_nn.h"
 
 #endif /* LOUPE_H */

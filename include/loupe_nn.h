@@ -1,0 +1,120 @@
+/*
+ * loupe_nn.h — models: load a .lpw file, build the network it describes,
+ * run it forward and backward, read any named layer (nn/).
+ * Included by loupe.h; conventions are loupe.h's.
+ *
+ * Layers carry PyTorch's module paths as names ("layer4.1.conv2",
+ * "encoder.layers.encoder_layer_11.mlp", "blocks.11.attn"). A layer that
+ * ends several nested PyTorch modules answers to all of their names
+ * (the last ReLU of a torchvision block is "layer4.1.relu", "layer4.1" and,
+ * for the last block of the stage, "layer4"). The names of the functional
+ * steps PyTorch does without a module are listed in docs/LAYERS.md.
+ */
+#ifndef LOUPE_NN_H
+#define LOUPE_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct lp_lpw;
+typedef struct lp_model lp_model;
+
+/* What the model is and what input it wants (from the file's metadata). */
+typedef struct {
+    char arch[16];          /* "resnet" or "vit" */
+    char name[64];          /* converter arch name, e.g. "resnet50" */
+    int in_c, in_h, in_w;   /* input tensor per image */
+    int num_classes;        /* classifier outputs; 0 = backbone only */
+    int out_dim;            /* size of the output per image */
+    int resize;             /* shorter side before crop (0: to in_h x in_w) */
+    int crop;               /* centre crop (0: none) */
+    char interpolation[16]; /* "bilinear" or "bicubic" */
+    float mean[4], std[4];  /* per input channel, after scaling to [0,1] */
+    int num_layers;         /* named layers (nodes) */
+    int64_t num_params;     /* parameters (running statistics excluded) */
+} lp_model_info;
+
+/* A tensor a configuration requires. */
+typedef struct {
+    char name[96];
+    int ndim;
+    int64_t shape[8];
+} lp_tensor_spec;
+
+/* The exact tensors (names and shapes, in build order) that the
+ * configuration in `file`'s metadata implies; the file's own tensors are
+ * ignored. *specs is lp_alloc'ed: free with lp_free. Lets C code write
+ * complete weight files (tests, random models) with lp_lpw_builder. */
+int lp_model_expected_tensors(const struct lp_lpw *file, lp_tensor_spec **specs,
+                              int *count);
+
+/* Load and validate a weight file, then build the network (the builder
+ * checks every tensor the configuration implies: name, shape, dtype; an
+ * extra tensor is also an error). */
+int lp_model_load(lp_model **out, const char *path);
+/* Build from an opened file; on success the model owns `file`. */
+int lp_model_from_lpw(lp_model **out, struct lp_lpw *file);
+void lp_model_free(lp_model *m);
+
+const lp_model_info *lp_model_get_info(const lp_model *m);
+/* Class name of output k, or NULL when the file has no labels. */
+const char *lp_model_label(const lp_model *m, int k);
+
+/* Layers, in execution order. Index 0 is the input. */
+int lp_model_layer_count(const lp_model *m);
+const char *lp_model_layer_name(const lp_model *m, int layer);
+/* Index of the layer with this name or alias. LP_ENOTFOUND otherwise,
+ * with a message that suggests the nearest names. */
+int lp_model_find_layer(const lp_model *m, const char *name);
+/* Per-image shape of a layer's output: [C,H,W] for feature maps, [T,D]
+ * for token sequences, [K] for vectors. Returns ndim. */
+int lp_model_layer_shape(const lp_model *m, int layer, int dims[4]);
+/* k-th alias of a layer (another module path for the same output), or
+ * NULL when it has no more. */
+const char *lp_model_layer_alias(const lp_model *m, int layer, int k);
+/* Kind of the layer ("conv2d", "batchnorm2d", "relu", "attention", ...). */
+const char *lp_model_layer_kind(const lp_model *m, int layer);
+
+/* Run flags. */
+enum {
+    LP_RUN_GRAD = 1,    /* keep what a later lp_model_backward needs */
+    LP_RUN_KEEP_ALL = 2 /* keep every layer's output for reading */
+};
+
+/* Forward a batch input[n, in_c, in_h, in_w] (normalised); output[n,
+ * out_dim] receives the logits (or features). Buffers of the pass stay
+ * owned by the model until the next pass or lp_model_release. */
+int lp_model_forward(lp_model *m, const float *input, int n, float *output,
+                     unsigned flags);
+/* Backward of the last forward (which needs LP_RUN_GRAD): given
+ * doutput[n, out_dim], writes (overwrites) dinput[n, in_c, in_h, in_w] if
+ * not NULL. Afterwards lp_model_gradient gives every layer's gradient. */
+int lp_model_backward(lp_model *m, const float *doutput, float *dinput);
+/* Output of a layer in the last pass ([n, ...] as lp_model_layer_shape),
+ * or NULL if it was not kept (use LP_RUN_KEEP_ALL). */
+const float *lp_model_activation(const lp_model *m, int layer);
+/* Gradient of the backward's objective w.r.t. a layer's output, or NULL. */
+const float *lp_model_gradient(const lp_model *m, int layer);
+/* Free the buffers of the last pass. */
+void lp_model_release(lp_model *m);
+
+/* ---- input ---------------------------------------------------------- */
+
+/* Turn a decoded image into the model's input tensor [in_c, in_h, in_w]
+ * exactly as torchvision's Resize + CenterCrop + ToTensor + Normalize on a
+ * PIL image, driven by the file's input.* metadata (nn/preprocess.c). */
+int lp_model_prepare_image(const lp_model *m, const lp_image *img, float *out);
+/* PIL's antialiased resampling of an 8-bit interleaved image
+ * (bilinear, or bicubic when `bicubic` != 0). */
+int lp_image_resize(uint8_t *dst, int dst_w, int dst_h, const uint8_t *src,
+                    int src_w, int src_h, int channels, int bicubic);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOUPE_NN_H */
