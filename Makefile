@@ -116,8 +116,14 @@ bench: $(BENCH_BIN) $(LOUPE)
 	else echo "bench/models.py skipped: no PyTorch for $(PYTHON)"; fi
 
 # ---- demo ---------------------------------------------------------------
+# Shipped real weights on shipped images (weights/README.md).
 demo: $(LOUPE)
-	./$(LOUPE) info
+	@echo "== CIFAR-10 ResNet-20 on the first test image of each class"
+	./$(LOUPE) predict --model weights/resnet20_cifar10.lpw --topk 2 \
+	  $(foreach f,$(sort $(wildcard weights/samples/*_0000.jpg)),--image $(f))
+	@echo "== MNIST ViT on one test digit of each class"
+	./$(LOUPE) predict --model weights/vit_mnist.lpw --topk 1 \
+	  $(foreach f,$(sort $(wildcard weights/samples/mnist_*.png)),--image $(f))
 
 # ---- PyTorch parity --------------------------------------------------------
 parity: $(LOUPE)

@@ -1,29 +1,57 @@
 /*
- * loupe.c — the `loupe` command-line program.
+ * loupe.c — the `loupe` command-line program: dispatches to one
+ * subcommand per file (tools/cmd_*.c).
  */
-#include "loupe.h"
+#include "cli.h"
+#include "commands.h"
 
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static int cmd_info(int argc, char **argv);
+
+/* inspect takes argv starting at its own name */
+static int run_inspect(int argc, char **argv) { return cmd_inspect(argc - 1, argv + 1); }
+
+static const command commands[] = {
+    {"predict", cmd_predict, "classify images: top-k classes and probabilities"},
+    {"capture", cmd_capture, "write a layer's activation and its gradient (.npy)"},
+    {"layers", cmd_layers, "list a model's named layers and their shapes"},
+    {"inspect", run_inspect, "print a weight file's metadata and tensors; --verify checksums"},
+    {"info", cmd_info, "how this loupe was built (SIMD kernel, threads)"},
+};
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: loupe COMMAND [OPTIONS]\n"
+            "usage: loupe [--threads N] COMMAND [OPTIONS]\n"
             "\n"
             "loupe runs ResNets and Vision Transformers converted from PyTorch\n"
-            "and shows what they look at.\n"
+            "(tools/convert.py) and shows what they look at.\n"
             "\n"
-            "commands:\n"
-            "  info        print how this loupe was built (SIMD kernel, threads)\n"
-            "  help        show this help\n"
+            "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\n"
+            "`loupe COMMAND --help` explains each command.\n"
             "\n"
             "options:\n"
-            "  --version   print the version\n");
+            "  --threads N   threads for the kernels (default: all cores;\n"
+            "                results are identical for any N)\n"
+            "  --version     print the version\n");
 }
 
-static int cmd_info(void)
+static int cmd_info(int argc, char **argv)
 {
+    (void)argc;
+    (void)argv;
     printf("%s\n", lp_build_info());
     printf("threads: %d\n", lp_get_num_threads());
     printf("gemm kernels:");
@@ -36,21 +64,29 @@ static int cmd_info(void)
 
 int main(int argc, char **argv)
 {
+    /* global options come before the command */
+    while (argc >= 2 && !strcmp(argv[1], "--threads")) {
+        int n;
+        if (argc < 3 || cli_int("--threads", argv[2], 1, 1024, &n))
+            return CLI_BAD_INPUT;
+        lp_set_num_threads(n);
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 2) {
         usage(stderr);
-        return 2;
+        return CLI_BAD_INPUT;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (!strcmp(argv[1], "--version")) {
         printf("loupe %s\n", LOUPE_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "-h") == 0) {
+    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "info") == 0)
-        return cmd_info();
-    fprintf(stderr, "loupe: unknown command '%s' (try 'loupe help')\n", argv[1]);
-    return 2;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc, argv);
+    return cli_error("unknown command '%s' (try 'loupe help')", argv[1]);
 }

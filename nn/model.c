@@ -1,0 +1,456 @@
+/*
+ * model.c — a model is a validated weight file plus the node list built
+ * from its configuration. This file loads it, answers questions about its
+ * layers, and runs passes: forward in node order, backward in reverse.
+ *
+ * Memory: an inference-only pass frees each output as soon as its last
+ * reader has run, so at any time only the live activations exist. A pass
+ * with LP_RUN_GRAD keeps what backward needs; LP_RUN_KEEP_ALL keeps every
+ * output (and, after backward, every gradient) for reading.
+ */
+#include "model_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LP_MAX_BATCH 65536
+
+/* ---- loading -------------------------------------------------------- */
+
+static int read_info(lp_model *m)
+{
+    lp_model_info *in = &m->info;
+    double v[4];
+    int count = 0;
+    LP_TRY(lp_build_meta_str(m, "general.architecture", in->arch, sizeof in->arch));
+    if (lp_lpw_get_str(m->file, "general.name", in->name, sizeof in->name) != LP_OK)
+        snprintf(in->name, sizeof in->name, "%s", in->arch);
+    LP_TRY(lp_build_meta_int(m, "input.channels", 1, 4, &in->in_c));
+    LP_TRY(lp_build_meta_int(m, "input.height", 1, 8192, &in->in_h));
+    LP_TRY(lp_build_meta_int(m, "input.width", 1, 8192, &in->in_w));
+    LP_TRY(lp_build_meta_int(m, "model.num_classes", 0, 1 << 20, &in->num_classes));
+    LP_TRY(lp_build_meta_int_or(m, "input.resize", 0, 16384, 0, &in->resize));
+    LP_TRY(lp_build_meta_int_or(m, "input.crop", 0, 16384, 0, &in->crop));
+    if (lp_lpw_get_str(m->file, "input.interpolation", in->interpolation,
+                       sizeof in->interpolation) != LP_OK)
+        snprintf(in->interpolation, sizeof in->interpolation, "bilinear");
+    for (int c = 0; c < 4; c++) {
+        in->mean[c] = 0.0f;
+        in->std[c] = 1.0f;
+    }
+    if (lp_lpw_get_f64_arr(m->file, "input.mean", v, 4, &count) == LP_OK) {
+        if (count != in->in_c)
+            return lp_set_error(LP_EFORMAT, "input.mean has %d values for %d channels",
+                                count, in->in_c);
+        for (int c = 0; c < count; c++)
+            in->mean[c] = (float)v[c];
+    }
+    if (lp_lpw_get_f64_arr(m->file, "input.std", v, 4, &count) == LP_OK) {
+        if (count != in->in_c)
+            return lp_set_error(LP_EFORMAT, "input.std has %d values for %d channels",
+                                count, in->in_c);
+        for (int c = 0; c < count; c++) {
+            if (!(v[c] > 0.0))
+                return lp_set_error(LP_EFORMAT, "input.std[%d] is not positive", c);
+            in->std[c] = (float)v[c];
+        }
+    }
+    return LP_OK;
+}
+
+static int read_labels(lp_model *m)
+{
+    int count = 0;
+    char buf[4096];
+    if (lp_lpw_get_str_arr_count(m->file, "model.labels", &count) != LP_OK)
+        return LP_OK; /* labels are optional */
+    if (count != m->info.num_classes)
+        return lp_set_error(LP_EFORMAT, "model.labels has %d names for %d classes",
+                            count, m->info.num_classes);
+    m->labels = calloc((size_t)count, sizeof *m->labels);
+    if (m->labels == NULL)
+        return lp_set_error(LP_ENOMEM, "out of memory for labels");
+    for (int k = 0; k < count; k++) {
+        LP_TRY(lp_lpw_get_str_arr_item(m->file, "model.labels", k, buf, sizeof buf));
+        m->labels[k] = malloc(strlen(buf) + 1);
+        if (m->labels[k] == NULL)
+            return lp_set_error(LP_ENOMEM, "out of memory for labels");
+        memcpy(m->labels[k], buf, strlen(buf) + 1);
+    }
+    return LP_OK;
+}
+
+static int build(lp_model *m)
+{
+    int dims[3];
+    int n_tensors = lp_lpw_tensor_count(m->file);
+    LP_TRY(read_info(m));
+    LP_TRY(read_labels(m));
+    m->nodes = calloc(LP_MAX_NODES, sizeof *m->nodes);
+    m->tensor_used = calloc((size_t)(n_tensors > 0 ? n_tensors : 1), 1);
+    if (m->nodes == NULL || m->tensor_used == NULL)
+        return lp_set_error(LP_ENOMEM, "out of memory building the model");
+    dims[0] = m->info.in_c;
+    dims[1] = m->info.in_h;
+    dims[2] = m->info.in_w;
+    LP_TRY(lp_build_node(m, LP_NODE_INPUT, "input", -1, -1, 3, dims) < 0
+               ? LP_EFORMAT : LP_OK);
+    if (!strcmp(m->info.arch, "resnet"))
+        LP_TRY(lp_build_resnet(m));
+    else if (!strcmp(m->info.arch, "vit"))
+        LP_TRY(lp_build_vit(m));
+    else
+        return lp_set_error(LP_EFORMAT, "unknown architecture '%s'", m->info.arch);
+    if (m->collect != NULL)
+        return LP_OK; /* dry run: no buffers */
+    LP_TRY(lp_build_check_all_used(m));
+    m->info.num_layers = m->n_nodes;
+    m->info.out_dim = (int)m->nodes[m->n_nodes - 1].size;
+    m->info.num_params = 0;
+    for (int i = 0; i < n_tensors; i++) {
+        const lp_lpw_tensor *t = lp_lpw_tensor_at(m->file, i);
+        if (!strstr(t->name, "running_"))
+            m->info.num_params += t->count;
+    }
+    m->act = calloc((size_t)m->n_nodes, sizeof *m->act);
+    m->grad = calloc((size_t)m->n_nodes, sizeof *m->grad);
+    m->probs = calloc((size_t)m->n_nodes, sizeof *m->probs);
+    m->argmax = calloc((size_t)m->n_nodes, sizeof *m->argmax);
+    if (!m->act || !m->grad || !m->probs || !m->argmax)
+        return lp_set_error(LP_ENOMEM, "out of memory building the model");
+    return LP_OK;
+}
+
+int lp_model_from_lpw(lp_model **out, lp_lpw *file)
+{
+    lp_model *m;
+    int rc;
+    if (out == NULL || file == NULL)
+        return lp_set_error(LP_EINVAL, "lp_model_from_lpw: NULL argument");
+    *out = NULL;
+    m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return lp_set_error(LP_ENOMEM, "out of memory");
+    m->file = file;
+    rc = build(m);
+    if (rc != LP_OK) {
+        m->file = NULL; /* the caller keeps the file on failure */
+        lp_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return LP_OK;
+}
+
+int lp_model_expected_tensors(const lp_lpw *file, lp_tensor_spec **specs,
+                              int *count)
+{
+    lp_model *m;
+    int rc;
+    if (file == NULL || specs == NULL || count == NULL)
+        return lp_set_error(LP_EINVAL, "lp_model_expected_tensors: NULL argument");
+    *specs = NULL;
+    *count = 0;
+    m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return lp_set_error(LP_ENOMEM, "out of memory");
+    m->file = (lp_lpw *)file; /* only read */
+    m->collect = lp_alloc(64, sizeof *m->collect);
+    m->cap_collect = 64;
+    rc = m->collect ? build(m) : LP_ENOMEM;
+    if (rc == LP_OK) {
+        *specs = m->collect;
+        *count = m->n_collect;
+        m->collect = NULL;
+    }
+    lp_free(m->collect);
+    m->file = NULL;
+    lp_model_free(m);
+    return rc;
+}
+
+int lp_model_load(lp_model **out, const char *path)
+{
+    lp_lpw *f = NULL;
+    int rc;
+    if (out == NULL || path == NULL)
+        return lp_set_error(LP_EINVAL, "lp_model_load: NULL argument");
+    *out = NULL;
+    LP_TRY(lp_lpw_open(&f, path, 1));
+    rc = lp_model_from_lpw(out, f);
+    if (rc != LP_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", lp_last_error());
+        lp_lpw_close(f);
+        return lp_set_error(rc, "%s: %s", path, msg);
+    }
+    return LP_OK;
+}
+
+void lp_model_free(lp_model *m)
+{
+    if (m == NULL)
+        return;
+    lp_model_release(m);
+    if (m->labels) {
+        for (int k = 0; k < m->info.num_classes; k++)
+            free(m->labels[k]);
+        free(m->labels);
+    }
+    free(m->act);
+    free(m->grad);
+    free(m->probs);
+    free(m->argmax);
+    free(m->nodes);
+    free(m->tensor_used);
+    lp_lpw_close(m->file);
+    free(m);
+}
+
+/* ---- questions -------------------------------------------------------- */
+
+const lp_model_info *lp_model_get_info(const lp_model *m) { return &m->info; }
+
+const char *lp_model_label(const lp_model *m, int k)
+{
+    if (m->labels == NULL || k < 0 || k >= m->info.num_classes)
+        return NULL;
+    return m->labels[k];
+}
+
+int lp_model_layer_count(const lp_model *m) { return m->n_nodes; }
+
+const char *lp_model_layer_name(const lp_model *m, int layer)
+{
+    return (layer >= 0 && layer < m->n_nodes) ? m->nodes[layer].name : NULL;
+}
+
+const char *lp_model_layer_alias(const lp_model *m, int layer, int k)
+{
+    if (layer < 0 || layer >= m->n_nodes || k < 0 || k >= m->nodes[layer].n_alias)
+        return NULL;
+    return m->nodes[layer].alias[k];
+}
+
+const char *lp_model_layer_kind(const lp_model *m, int layer)
+{
+    return (layer >= 0 && layer < m->n_nodes)
+               ? lp_node_kind_name(m->nodes[layer].kind) : NULL;
+}
+
+int lp_model_layer_shape(const lp_model *m, int layer, int dims[4])
+{
+    if (layer < 0 || layer >= m->n_nodes)
+        return lp_set_error(LP_EINVAL, "layer index %d out of range", layer);
+    for (int d = 0; d < m->nodes[layer].ndim; d++)
+        dims[d] = m->nodes[layer].dims[d];
+    return m->nodes[layer].ndim;
+}
+
+/* Edit distance, for suggesting names. */
+static int edit_distance(const char *a, const char *b)
+{
+    int la = (int)strlen(a), lb = (int)strlen(b), row[LP_NODE_NAME + 1];
+    if (la >= LP_NODE_NAME || lb >= LP_NODE_NAME)
+        return 1 << 20;
+    for (int j = 0; j <= lb; j++)
+        row[j] = j;
+    for (int i = 1; i <= la; i++) {
+        int prev = row[0];
+        row[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int cur = row[j];
+            int best = prev + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+static int node_has_name(const lp_node *nd, const char *name)
+{
+    if (!strcmp(nd->name, name))
+        return 1;
+    for (int a = 0; a < nd->n_alias; a++)
+        if (!strcmp(nd->alias[a], name))
+            return 1;
+    return 0;
+}
+
+int lp_model_find_layer(const lp_model *m, const char *name)
+{
+    const char *best[3] = {NULL, NULL, NULL};
+    int best_d[3] = {1 << 30, 1 << 30, 1 << 30};
+    if (name == NULL)
+        return lp_set_error(LP_EINVAL, "layer name is NULL");
+    for (int i = 0; i < m->n_nodes; i++)
+        if (node_has_name(&m->nodes[i], name))
+            return i;
+    for (int i = 0; i < m->n_nodes; i++) {
+        int d = edit_distance(name, m->nodes[i].name);
+        for (int s = 0; s < 3; s++) {
+            if (d < best_d[s]) {
+                for (int t = 2; t > s; t--) {
+                    best_d[t] = best_d[t - 1];
+                    best[t] = best[t - 1];
+                }
+                best_d[s] = d;
+                best[s] = m->nodes[i].name;
+                break;
+            }
+        }
+    }
+    return lp_set_error(LP_ENOTFOUND,
+                        "no layer named '%s' (nearest: %s%s%s%s%s; "
+                        "'loupe layers' lists them all)",
+                        name, best[0] ? best[0] : "", best[1] ? ", " : "",
+                        best[1] ? best[1] : "", best[2] ? ", " : "",
+                        best[2] ? best[2] : "");
+}
+
+/* ---- passes ------------------------------------------------------------ */
+
+static void free_slot(float **slot)
+{
+    lp_free(*slot);
+    *slot = NULL;
+}
+
+void lp_model_release(lp_model *m)
+{
+    if (m == NULL || m->act == NULL)
+        return;
+    for (int i = 0; i < m->n_nodes; i++) {
+        free_slot(&m->act[i]);
+        free_slot(&m->grad[i]);
+        free_slot(&m->probs[i]);
+        lp_free(m->argmax[i]);
+        m->argmax[i] = NULL;
+    }
+    m->batch = 0;
+}
+
+static int alloc_floats(float **slot, int n, size_t per_image, int zero)
+{
+    size_t count;
+    if (!lp_mul_size((size_t)n, per_image, &count))
+        return lp_set_error(LP_ENOMEM, "batch of %d is too large", n);
+    *slot = zero ? lp_calloc(count, sizeof(float)) : lp_alloc(count, sizeof(float));
+    return *slot ? LP_OK : LP_ENOMEM;
+}
+
+/* Scratch a node needs beside its output: attention probabilities,
+ * max-pool choices (kept for backward). */
+static int alloc_aux(lp_model *m, int i, int n)
+{
+    const lp_node *nd = &m->nodes[i];
+    if (nd->kind == LP_NODE_ATTENTION) {
+        size_t t = (size_t)nd->dims[0];
+        size_t per = (size_t)nd->p.attn.heads * t * t;
+        return alloc_floats(&m->probs[i], n, per, 0);
+    }
+    if (nd->kind == LP_NODE_MAXPOOL && (m->flags & LP_RUN_GRAD)) {
+        m->argmax[i] = lp_alloc((size_t)n * nd->size, sizeof(int32_t));
+        return m->argmax[i] ? LP_OK : LP_ENOMEM;
+    }
+    return LP_OK;
+}
+
+int lp_model_forward(lp_model *m, const float *input, int n, float *output,
+                     unsigned flags)
+{
+    int last;
+    if (m == NULL || input == NULL)
+        return lp_set_error(LP_EINVAL, "lp_model_forward: NULL argument");
+    if (n < 1 || n > LP_MAX_BATCH)
+        return lp_set_error(LP_EINVAL, "batch size %d outside [1, %d]", n,
+                            LP_MAX_BATCH);
+    lp_model_release(m);
+    m->batch = n;
+    m->flags = flags;
+    last = m->n_nodes - 1;
+    LP_TRY(alloc_floats(&m->act[0], n, m->nodes[0].size, 0));
+    memcpy(m->act[0], input, (size_t)n * m->nodes[0].size * sizeof(float));
+    for (int i = 1; i <= last; i++) {
+        int rc = alloc_floats(&m->act[i], n, m->nodes[i].size, 0);
+        if (rc == LP_OK)
+            rc = alloc_aux(m, i, n);
+        if (rc == LP_OK)
+            rc = lp_node_forward(m, i, n);
+        if (rc != LP_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", lp_last_error());
+            lp_model_release(m);
+            return lp_set_error(rc, "layer %s: %s", m->nodes[i].name, msg);
+        }
+        if (flags & (LP_RUN_GRAD | LP_RUN_KEEP_ALL))
+            continue;
+        /* inference: drop what no later node reads */
+        free_slot(&m->probs[i]);
+        for (int k = 0; k < 2; k++) {
+            int j = m->nodes[i].in[k];
+            if (j >= 0 && m->nodes[j].last_use == i)
+                free_slot(&m->act[j]);
+        }
+    }
+    if (output != NULL)
+        memcpy(output, m->act[last], (size_t)n * m->nodes[last].size * sizeof(float));
+    return LP_OK;
+}
+
+int lp_model_backward(lp_model *m, const float *doutput, float *dinput)
+{
+    int last, n;
+    if (m == NULL || doutput == NULL)
+        return lp_set_error(LP_EINVAL, "lp_model_backward: NULL argument");
+    if (m->batch == 0 || !(m->flags & LP_RUN_GRAD))
+        return lp_set_error(LP_EINVAL,
+                            "lp_model_backward needs a forward with LP_RUN_GRAD");
+    n = m->batch;
+    last = m->n_nodes - 1;
+    for (int i = 0; i <= last; i++)
+        free_slot(&m->grad[i]);
+    LP_TRY(alloc_floats(&m->grad[last], n, m->nodes[last].size, 0));
+    memcpy(m->grad[last], doutput, (size_t)n * m->nodes[last].size * sizeof(float));
+    for (int i = last; i >= 1; i--) {
+        const lp_node *nd = &m->nodes[i];
+        int rc = LP_OK;
+        if (m->grad[i] == NULL)
+            continue; /* nothing flows back through this node */
+        for (int k = 0; k < 2 && rc == LP_OK; k++) {
+            int j = nd->in[k];
+            if (j >= 0 && m->grad[j] == NULL)
+                rc = alloc_floats(&m->grad[j], n, m->nodes[j].size, 1);
+        }
+        if (rc == LP_OK)
+            rc = lp_node_backward(m, i, n);
+        if (rc != LP_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", lp_last_error());
+            return lp_set_error(rc, "backward of layer %s: %s", nd->name, msg);
+        }
+        if (!(m->flags & LP_RUN_KEEP_ALL))
+            free_slot(&m->grad[i]);
+    }
+    if (dinput != NULL)
+        memcpy(dinput, m->grad[0], (size_t)n * m->nodes[0].size * sizeof(float));
+    return LP_OK;
+}
+
+const float *lp_model_activation(const lp_model *m, int layer)
+{
+    if (m == NULL || layer < 0 || layer >= m->n_nodes)
+        return NULL;
+    return m->act[layer];
+}
+
+const float *lp_model_gradient(const lp_model *m, int layer)
+{
+    if (m == NULL || layer < 0 || layer >= m->n_nodes)
+        return NULL;
+    return m->grad[layer];
+}

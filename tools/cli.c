@@ -1,0 +1,110 @@
+/*
+ * cli.c — shared helpers of the loupe subcommands.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("loupe: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_BAD_INPUT;
+}
+
+const char *cli_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        cli_error("option %s needs a value", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int cli_int(const char *opt, const char *text, int lo, int hi, int *out)
+{
+    char *end = NULL;
+    long v;
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < lo || v > hi) {
+        cli_error("%s expects an integer in [%d, %d], got '%s'", opt, lo, hi, text);
+        return CLI_BAD_INPUT;
+    }
+    *out = (int)v;
+    return CLI_OK;
+}
+
+int cli_load_model(const char *path, lp_model **m)
+{
+    if (path == NULL)
+        return cli_error("--model FILE.lpw is required");
+    if (lp_model_load(m, path) != LP_OK)
+        return cli_error("%s", lp_last_error());
+    return CLI_OK;
+}
+
+static int load_npy_batch(const lp_model *m, const char *path, cli_batch *b)
+{
+    const lp_model_info *in = lp_model_get_info(m);
+    lp_npy a;
+    if (lp_npy_load(&a, path) != LP_OK)
+        return cli_error("%s", lp_last_error());
+    if (a.dtype != LP_DTYPE_F32 || a.ndim != 4 || a.shape[1] != in->in_c ||
+        a.shape[2] != in->in_h || a.shape[3] != in->in_w || a.shape[0] < 1 ||
+        a.shape[0] > CLI_MAX_IMAGES) {
+        lp_npy_free(&a);
+        return cli_error("%s: expected a float32 array [N,%d,%d,%d] with 1 <= N <= %d",
+                         path, in->in_c, in->in_h, in->in_w, CLI_MAX_IMAGES);
+    }
+    b->n = (int)a.shape[0];
+    b->data = a.data; /* take ownership */
+    a.data = NULL;
+    for (int i = 0; i < b->n; i++)
+        b->names[i] = path;
+    return CLI_OK;
+}
+
+int cli_load_batch(const lp_model *m, const char *const *images, int n_images,
+                   const char *npy_path, cli_batch *b)
+{
+    const lp_model_info *in = lp_model_get_info(m);
+    size_t per = (size_t)in->in_c * in->in_h * in->in_w;
+    memset(b, 0, sizeof *b);
+    if ((npy_path != NULL) == (n_images > 0))
+        return cli_error("give either --image FILE (one or more) or --input X.npy");
+    if (npy_path != NULL)
+        return load_npy_batch(m, npy_path, b);
+    b->data = lp_alloc((size_t)n_images * per, sizeof(float));
+    if (b->data == NULL)
+        return cli_error("%s", lp_last_error());
+    for (int i = 0; i < n_images; i++) {
+        lp_image img = {0};
+        if (lp_image_load(&img, images[i]) != LP_OK ||
+            lp_model_prepare_image(m, &img, b->data + (size_t)i * per) != LP_OK) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s", lp_last_error());
+            lp_image_free(&img);
+            cli_free_batch(b);
+            return cli_error("%s", msg);
+        }
+        lp_image_free(&img);
+        b->names[i] = images[i];
+    }
+    b->n = n_images;
+    return CLI_OK;
+}
+
+void cli_free_batch(cli_batch *b)
+{
+    lp_free(b->data);
+    b->data = NULL;
+    b->n = 0;
+}
