@@ -86,8 +86,13 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(LDLIBS)
 
 # The test suite. TEST_ARGS filters by name: make test TEST_ARGS=conv
+# tests/test_cli.sh then runs the loupe program end to end.
+# Under the sanitizers (10x slower) the 10,000-image real-weight checks
+# are left to the other builds.
+TEST_ENV := LOUPE_ROOT=$(CURDIR) $(if $(filter 1,$(SANITIZE)),LOUPE_TEST_QUICK=1)
 test: $(TESTS) $(LOUPE)
-	LOUPE_ROOT=$(CURDIR) ./$(TESTS) $(TEST_ARGS)
+	$(TEST_ENV) ./$(TESTS) $(TEST_ARGS)
+	@if [ -z "$(TEST_ARGS)" ]; then sh tests/test_cli.sh $(BUILD); fi
 
 # ---- benchmarks --------------------------------------------------------
 # bench/gemm compares against OpenBLAS when libopenblas-dev is installed
@@ -130,7 +135,8 @@ parity: $(LOUPE)
 	@if ! $(PYTHON) -c 'import torch' 2>/dev/null; then \
 	  echo "parity: skipped (no PyTorch for $(PYTHON); apt-get install python3-torch python3-torchvision)"; \
 	else \
-	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/run_parity.py $(PARITY_ARGS); \
+	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/run_parity.py $(PARITY_ARGS) && \
+	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/real_weights.py; \
 	fi
 
 golden:

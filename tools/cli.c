@@ -108,3 +108,10 @@ void cli_free_batch(cli_batch *b)
     b->data = NULL;
     b->n = 0;
 }
+
+int cli_status(int lp_rc)
+{
+    if (lp_rc == LP_OK)
+        return CLI_OK;
+    return lp_rc == LP_ENOMEM ? CLI_FAIL : CLI_BAD_INPUT;
+}

@@ -14,6 +14,11 @@
 #define CLI_FAIL 1
 #define CLI_BAD_INPUT 2
 
+/* Exit status for a library status code: out of memory is a runtime
+ * failure (1); everything else (bad file, bad shape, unwritable output
+ * path) was caused by the input (2). */
+int cli_status(int lp_rc);
+
 /* Print "loupe: <message>" on stderr and return CLI_BAD_INPUT. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

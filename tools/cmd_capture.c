@@ -80,8 +80,7 @@ int cmd_capture(int argc, char **argv)
         if (strcmp(a, "--model") && strcmp(a, "--image") && strcmp(a, "--input") &&
             strcmp(a, "--layer") && strcmp(a, "--out") && strcmp(a, "--grad-out") &&
             strcmp(a, "--target")) {
-            usage(stderr);
-            return cli_error("capture: unknown option '%s'", a);
+            return cli_error("capture: unknown option '%s' (see loupe capture --help)", a);
         }
         if ((v = cli_value(argc, argv, &i)) == NULL)
             return CLI_BAD_INPUT;

@@ -334,8 +334,8 @@ int cmd_inspect(int argc, char **argv)
             inspect_usage(stdout);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "loupe: inspect: unknown option '%s'\n", argv[i]);
-            inspect_usage(stderr);
+            fprintf(stderr, "loupe: inspect: unknown option '%s' (see loupe inspect --help)\n",
+                    argv[i]);
             return 2;
         } else if (path == NULL)
             path = argv[i];

@@ -189,8 +189,7 @@ int cmd_predict(int argc, char **argv)
                 images[n_images++] = v;
             }
         } else {
-            usage(stderr);
-            return cli_error("predict: unknown option '%s'", a);
+            return cli_error("predict: unknown option '%s' (see loupe predict --help)", a);
         }
     }
     if ((rc = cli_load_model(model_path, &m)) != CLI_OK)
@@ -224,7 +223,7 @@ int cmd_predict(int argc, char **argv)
     lp_free(logits);
     cli_free_batch(&b);
     lp_model_free(m);
-    return rc == LP_OK ? CLI_OK : CLI_FAIL;
+    return cli_status(rc);
 }
 
 int cmd_layers(int argc, char **argv)
