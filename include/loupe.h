@@ -397,5 +397,6 @@ int lp_mse_backward(float *dpred, float dloss, const float *pred,
 
 #include "loupe_formats.h"
 #include "loupe_nn.h"
+#include "loupe_interp.h"
 
 #endif /* LOUPE_H */

@@ -102,6 +102,92 @@ const float *lp_model_gradient(const lp_model *m, int layer);
 /* Free the buffers of the last pass. */
 void lp_model_release(lp_model *m);
 
+/* Backward from any layer: seed the gradient of `layer`'s output with
+ * dlayer[n, layer size] (the derivative of any scalar of that layer: one
+ * unit, a channel mean, a direction) and propagate down to node `stop`
+ * (0 = the input; then dinput, if not NULL, receives the input gradient).
+ * Only the nodes between them run, so a CAM that needs the gradient at
+ * layer4 pays for nothing below it. Gradients of hooked or kept layers,
+ * and of `stop`, stay readable with lp_model_gradient. */
+int lp_model_backward_from(lp_model *m, int layer, const float *dlayer,
+                           int stop, float *dinput);
+
+/* ---- hooks (nn/hooks.c) -------------------------------------------------
+ *
+ * A hook is a callback on a point of the network: a layer's output as
+ * the forward pass produces it (LP_HOOK_FORWARD) or the gradient of the
+ * backward's objective with respect to that output, once complete and
+ * before it flows further down (LP_HOOK_BACKWARD). The callback may read
+ * the tensor (capture) or change it in place (ablate, patch, scale,
+ * clamp): later layers, or lower gradients, see the change.
+ *
+ * Points are named by a pattern over layer names and aliases, where `*`
+ * matches any run of characters ("layer4.*", "blocks.*.attn.probs"), or
+ * "kind:relu" for every layer of a kind (lp_model_layer_kind). Inside
+ * attention, besides "<attn>.scores", "<attn>.probs" and
+ * "<attn>.attention" (which are layers), "<attn>.q", "<attn>.k" and
+ * "<attn>.v" are views into the fused qkv projection: their tensor has
+ * row_stride 3*inner.
+ *
+ * With no hook attached the cost is one flag test per layer.
+ */
+enum {
+    LP_HOOK_FORWARD = 1,
+    LP_HOOK_BACKWARD = 2,
+    LP_HOOK_KEEP = 4 /* keep this layer's output (and gradient) after the
+                        pass, readable by lp_model_activation/gradient */
+};
+
+typedef struct {
+    const lp_model *model;
+    int layer;              /* node index */
+    const char *name;       /* the point's name (layer name or "<attn>.q") */
+    unsigned when;          /* LP_HOOK_FORWARD or LP_HOOK_BACKWARD */
+    int n;                  /* images in the pass */
+    int ndim, dims[4];      /* per-image shape of the point */
+    float *data;            /* element [b][r][j] (r = row over all but the
+                               last dim, j < dims[ndim-1]) is
+                               data[b*image_stride + r*row_stride + j] */
+    size_t image_stride;
+    int row_stride;
+} lp_hook_tensor;
+
+/* Return LP_OK, or an error status to abort the pass (its message is
+ * reported as the pass's error). */
+typedef int (*lp_hook_fn)(const lp_hook_tensor *t, void *user);
+
+/* Attach fn to every point matching pattern, for the passes in `when`
+ * (LP_HOOK_FORWARD | LP_HOOK_BACKWARD, optionally | LP_HOOK_KEEP).
+ * Returns a handle (>= 0) for lp_model_remove_hook, or LP_ENOTFOUND when
+ * nothing matches (the message lists the nearest layer names). Hooks on
+ * one point run in the order they were added. */
+int lp_model_add_hook(lp_model *m, const char *pattern, unsigned when,
+                      lp_hook_fn fn, void *user);
+int lp_model_remove_hook(lp_model *m, int handle);
+void lp_model_clear_hooks(lp_model *m);
+
+/* Replacing a layer's backward rule (guided backprop, deconvnet,
+ * DeepLIFT's rescale, LRP-style rules). The rule receives the layer's
+ * first input x, its output y and the gradient dy, and must ACCUMULATE
+ * into dx (which may be NULL when nothing below needs it); for a
+ * two-input layer (add) x2/dx2 are the second input. */
+typedef struct {
+    const lp_model *model;
+    int layer, n;
+    const float *x, *x2, *y, *dy;
+    float *dx, *dx2;
+    size_t x_count, y_count; /* elements over the batch */
+} lp_backward_args;
+typedef int (*lp_backward_rule)(const lp_backward_args *a, void *user);
+/* Set (or, with rule NULL, restore) the backward of every layer matching
+ * pattern. Returns the number of layers changed, or LP_ENOTFOUND. */
+int lp_model_set_backward_rule(lp_model *m, const char *pattern,
+                               lp_backward_rule rule, void *user);
+/* Layers matching a pattern, in execution order: fills up to cap indices
+ * and returns how many match (0: none). */
+int lp_model_match_layers(const lp_model *m, const char *pattern, int *layers,
+                          int cap);
+
 /* ---- input ---------------------------------------------------------- */
 
 /* Turn a decoded image into the model's input tensor [in_c, in_h, in_w]

@@ -115,11 +115,10 @@ static int build(lp_model *m)
     }
     m->act = calloc((size_t)m->n_nodes, sizeof *m->act);
     m->grad = calloc((size_t)m->n_nodes, sizeof *m->grad);
-    m->probs = calloc((size_t)m->n_nodes, sizeof *m->probs);
     m->argmax = calloc((size_t)m->n_nodes, sizeof *m->argmax);
-    if (!m->act || !m->grad || !m->probs || !m->argmax)
+    if (!m->act || !m->grad || !m->argmax)
         return lp_set_error(LP_ENOMEM, "out of memory building the model");
-    return LP_OK;
+    return lp_hooks_init(m);
 }
 
 int lp_model_from_lpw(lp_model **out, lp_lpw *file)
@@ -200,8 +199,8 @@ void lp_model_free(lp_model *m)
     }
     free(m->act);
     free(m->grad);
-    free(m->probs);
     free(m->argmax);
+    lp_hooks_free(m);
     free(m->nodes);
     free(m->tensor_used);
     lp_lpw_close(m->file);
@@ -327,7 +326,6 @@ void lp_model_release(lp_model *m)
     for (int i = 0; i < m->n_nodes; i++) {
         free_slot(&m->act[i]);
         free_slot(&m->grad[i]);
-        free_slot(&m->probs[i]);
         lp_free(m->argmax[i]);
         m->argmax[i] = NULL;
     }
@@ -348,11 +346,6 @@ static int alloc_floats(float **slot, int n, size_t per_image, int zero)
 static int alloc_aux(lp_model *m, int i, int n)
 {
     const lp_node *nd = &m->nodes[i];
-    if (nd->kind == LP_NODE_ATTENTION) {
-        size_t t = (size_t)nd->dims[0];
-        size_t per = (size_t)nd->p.attn.heads * t * t;
-        return alloc_floats(&m->probs[i], n, per, 0);
-    }
     if (nd->kind == LP_NODE_MAXPOOL && (m->flags & LP_RUN_GRAD)) {
         m->argmax[i] = lp_alloc((size_t)n * nd->size, sizeof(int32_t));
         return m->argmax[i] ? LP_OK : LP_ENOMEM;
@@ -375,12 +368,21 @@ int lp_model_forward(lp_model *m, const float *input, int n, float *output,
     last = m->n_nodes - 1;
     LP_TRY(alloc_floats(&m->act[0], n, m->nodes[0].size, 0));
     memcpy(m->act[0], input, (size_t)n * m->nodes[0].size * sizeof(float));
+    if (m->hook_mask[0] & LP_HOOK_FORWARD) {
+        int rc = lp_hooks_run(m, 0, LP_HOOK_FORWARD);
+        if (rc != LP_OK) {
+            lp_model_release(m);
+            return rc;
+        }
+    }
     for (int i = 1; i <= last; i++) {
         int rc = alloc_floats(&m->act[i], n, m->nodes[i].size, 0);
         if (rc == LP_OK)
             rc = alloc_aux(m, i, n);
         if (rc == LP_OK)
             rc = lp_node_forward(m, i, n);
+        if (rc == LP_OK && (m->hook_mask[i] & LP_HOOK_FORWARD))
+            rc = lp_hooks_run(m, i, LP_HOOK_FORWARD);
         if (rc != LP_OK) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", lp_last_error());
@@ -389,11 +391,10 @@ int lp_model_forward(lp_model *m, const float *input, int n, float *output,
         }
         if (flags & (LP_RUN_GRAD | LP_RUN_KEEP_ALL))
             continue;
-        /* inference: drop what no later node reads */
-        free_slot(&m->probs[i]);
+        /* inference: drop what no later node reads and no hook keeps */
         for (int k = 0; k < 2; k++) {
             int j = m->nodes[i].in[k];
-            if (j >= 0 && m->nodes[j].last_use == i)
+            if (j >= 0 && m->nodes[j].last_use == i && !m->keep[j])
                 free_slot(&m->act[j]);
         }
     }
@@ -402,43 +403,62 @@ int lp_model_forward(lp_model *m, const float *input, int n, float *output,
     return LP_OK;
 }
 
-int lp_model_backward(lp_model *m, const float *doutput, float *dinput)
+int lp_model_backward_from(lp_model *m, int layer, const float *dlayer,
+                           int stop, float *dinput)
 {
-    int last, n;
-    if (m == NULL || doutput == NULL)
+    int n;
+    if (m == NULL || dlayer == NULL)
         return lp_set_error(LP_EINVAL, "lp_model_backward: NULL argument");
     if (m->batch == 0 || !(m->flags & LP_RUN_GRAD))
         return lp_set_error(LP_EINVAL,
                             "lp_model_backward needs a forward with LP_RUN_GRAD");
+    if (layer < 0 || layer >= m->n_nodes || stop < 0 || stop > layer)
+        return lp_set_error(LP_EINVAL, "backward from layer %d down to %d: out of range",
+                            layer, stop);
     n = m->batch;
-    last = m->n_nodes - 1;
-    for (int i = 0; i <= last; i++)
+    for (int i = 0; i < m->n_nodes; i++)
         free_slot(&m->grad[i]);
-    LP_TRY(alloc_floats(&m->grad[last], n, m->nodes[last].size, 0));
-    memcpy(m->grad[last], doutput, (size_t)n * m->nodes[last].size * sizeof(float));
-    for (int i = last; i >= 1; i--) {
+    LP_TRY(alloc_floats(&m->grad[layer], n, m->nodes[layer].size, 0));
+    memcpy(m->grad[layer], dlayer, (size_t)n * m->nodes[layer].size * sizeof(float));
+    for (int i = layer; i > stop; i--) {
         const lp_node *nd = &m->nodes[i];
         int rc = LP_OK;
         if (m->grad[i] == NULL)
             continue; /* nothing flows back through this node */
+        if (m->hook_mask[i] & LP_HOOK_BACKWARD)
+            rc = lp_hooks_run(m, i, LP_HOOK_BACKWARD);
         for (int k = 0; k < 2 && rc == LP_OK; k++) {
             int j = nd->in[k];
             if (j >= 0 && m->grad[j] == NULL)
                 rc = alloc_floats(&m->grad[j], n, m->nodes[j].size, 1);
         }
         if (rc == LP_OK)
-            rc = lp_node_backward(m, i, n);
+            rc = m->rules[i] ? lp_hooks_backward_rule(m, i, n) : lp_node_backward(m, i, n);
         if (rc != LP_OK) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", lp_last_error());
             return lp_set_error(rc, "backward of layer %s: %s", nd->name, msg);
         }
-        if (!(m->flags & LP_RUN_KEEP_ALL))
+        if (!(m->flags & LP_RUN_KEEP_ALL) && !m->keep[i])
             free_slot(&m->grad[i]);
     }
-    if (dinput != NULL)
-        memcpy(dinput, m->grad[0], (size_t)n * m->nodes[0].size * sizeof(float));
+    if (m->grad[stop] != NULL && (m->hook_mask[stop] & LP_HOOK_BACKWARD))
+        LP_TRY(lp_hooks_run(m, stop, LP_HOOK_BACKWARD));
+    if (stop == 0 && dinput != NULL) {
+        size_t count = (size_t)n * m->nodes[0].size;
+        if (m->grad[0] != NULL)
+            memcpy(dinput, m->grad[0], count * sizeof(float));
+        else
+            memset(dinput, 0, count * sizeof(float));
+    }
     return LP_OK;
+}
+
+int lp_model_backward(lp_model *m, const float *doutput, float *dinput)
+{
+    if (m == NULL)
+        return lp_set_error(LP_EINVAL, "lp_model_backward: NULL argument");
+    return lp_model_backward_from(m, m->n_nodes - 1, doutput, 0, dinput);
 }
 
 const float *lp_model_activation(const lp_model *m, int layer)

@@ -34,7 +34,9 @@ typedef enum {
     LP_NODE_PATCHIFY,    /* [C,H,W] -> [(H/p)(W/p), p*p*C], (p1 p2 c) order */
     LP_NODE_EMBED,       /* prepend the class token, add position embeddings */
     LP_NODE_LAYERNORM,
-    LP_NODE_ATTENTION,   /* fused qkv [T, 3*inner] -> [T, inner] */
+    LP_NODE_ATTN_SCORES, /* fused qkv [T, 3*inner] -> scores [H, T, T] */
+    LP_NODE_SOFTMAX,     /* softmax over the last dimension */
+    LP_NODE_ATTN_APPLY,  /* probs [H,T,T] (in[0]), qkv (in[1]) -> [T, inner] */
     LP_NODE_TOKEN_SELECT,/* [T,D] -> [D], token 0 */
     LP_NODE_TOKEN_MEAN,  /* [T,D] -> [D], mean of tokens 1.. */
     LP_NODE_KIND_COUNT
@@ -69,6 +71,18 @@ typedef struct {
     } p;
 } lp_node;
 
+/* One attached hook (nn/hooks.c). view: 0 = the node's output; 1, 2, 3 =
+ * the q, k, v columns of a fused qkv node. */
+typedef struct {
+    int handle;
+    int node;
+    unsigned when;
+    int view;
+    char name[LP_NODE_NAME + 8];
+    lp_hook_fn fn;
+    void *user;
+} lp_hook_entry;
+
 struct lp_model {
     struct lp_lpw *file;
     lp_model_info info;
@@ -88,9 +102,26 @@ struct lp_model {
     unsigned flags;
     float **act;              /* [n_nodes] outputs, NULL when freed */
     float **grad;             /* [n_nodes] gradients w.r.t. outputs */
-    float **probs;            /* [n_nodes] attention probabilities */
     int32_t **argmax;         /* [n_nodes] max-pool choices */
+
+    /* hooks (nn/hooks.c) */
+    lp_hook_entry *hooks;
+    int n_hooks, cap_hooks, next_handle;
+    unsigned char *hook_mask; /* [n_nodes] LP_HOOK_FORWARD|BACKWARD bits */
+    int *keep;                /* [n_nodes] keep requests */
+    lp_backward_rule *rules;  /* [n_nodes] replaced backward, or NULL */
+    void **rule_user;
 };
+
+/* ---- hooks (hooks.c) ------------------------------------------------ */
+
+int lp_hooks_init(lp_model *m);
+void lp_hooks_free(lp_model *m);
+/* Run the hooks of `when` attached to node i (call only when
+ * m->hook_mask[i] & when). */
+int lp_hooks_run(lp_model *m, int i, unsigned when);
+/* Backward of node i through its replaced rule. */
+int lp_hooks_backward_rule(lp_model *m, int i, int n);
 
 /* ---- builder helpers (build.c) ----------------------------------- */
 

@@ -24,7 +24,9 @@ const char *lp_node_kind_name(lp_node_kind kind)
         [LP_NODE_PATCHIFY] = "patchify",
         [LP_NODE_EMBED] = "class_token_position_embedding",
         [LP_NODE_LAYERNORM] = "layernorm",
-        [LP_NODE_ATTENTION] = "attention",
+        [LP_NODE_ATTN_SCORES] = "attention_scores",
+        [LP_NODE_SOFTMAX] = "softmax",
+        [LP_NODE_ATTN_APPLY] = "attention",
         [LP_NODE_TOKEN_SELECT] = "select_class_token",
         [LP_NODE_TOKEN_MEAN] = "mean_tokens",
     };
@@ -37,7 +39,8 @@ static lp_attention_params attn_params(const lp_model *m, const lp_node *nd,
 {
     lp_attention_params ap;
     ap.n = n;
-    ap.tokens = m->nodes[nd->in[0]].dims[0];
+    /* the fused qkv node is in[0] of SCORES and in[1] of APPLY */
+    ap.tokens = m->nodes[nd->kind == LP_NODE_ATTN_APPLY ? nd->in[1] : nd->in[0]].dims[0];
     ap.heads = nd->p.attn.heads;
     ap.head_dim = nd->p.attn.head_dim;
     ap.qkv_stride = 3 * ap.heads * ap.head_dim;
@@ -182,11 +185,18 @@ int lp_node_forward(lp_model *m, int i, int n)
         return lp_layernorm_forward(out, NULL, NULL, x, nd->w, nd->b, nd->eps,
                                     rows, d);
     }
-    case LP_NODE_ATTENTION: {
+    case LP_NODE_ATTN_SCORES: {
         lp_attention_params ap = attn_params(m, nd, n);
-        return lp_attention_forward(out, NULL, m->probs[i], x,
-                                    x + ap.heads * ap.head_dim,
-                                    x + 2 * ap.heads * ap.head_dim, &ap);
+        return lp_attention_scores_forward(out, x, x + ap.heads * ap.head_dim, &ap);
+    }
+    case LP_NODE_SOFTMAX: {
+        int d = nd->dims[nd->ndim - 1];
+        return lp_softmax_forward(out, x, (int)(count / (size_t)d), d);
+    }
+    case LP_NODE_ATTN_APPLY: {
+        lp_attention_params ap = attn_params(m, nd, n);
+        const float *qkv = m->act[nd->in[1]];
+        return lp_attention_apply_forward(out, x, qkv + 2 * ap.heads * ap.head_dim, &ap);
     }
     case LP_NODE_TOKEN_SELECT: {
         int t = src->dims[0], d = src->dims[1];
@@ -270,11 +280,23 @@ int lp_node_backward(lp_model *m, int i, int n)
         return lp_layernorm_backward(dx, NULL, NULL, dout, x, nd->w, NULL, NULL,
                                      nd->eps, rows, d);
     }
-    case LP_NODE_ATTENTION: {
+    case LP_NODE_ATTN_SCORES: {
         lp_attention_params ap = attn_params(m, nd, n);
         int inner = ap.heads * ap.head_dim;
-        return lp_attention_backward(dx, dx + inner, dx + 2 * inner, dout, x,
-                                     x + inner, x + 2 * inner, m->probs[i], &ap);
+        return lp_attention_scores_backward(dx, dx + inner, dout, x, x + inner, &ap);
+    }
+    case LP_NODE_SOFTMAX: {
+        int d = nd->dims[nd->ndim - 1];
+        return lp_softmax_backward(dx, dout, m->act[i], (int)(count / (size_t)d), d);
+    }
+    case LP_NODE_ATTN_APPLY: {
+        /* dprobs into in[0]'s gradient, dv into the v part of qkv's */
+        lp_attention_params ap = attn_params(m, nd, n);
+        int inner = ap.heads * ap.head_dim;
+        const float *qkv = m->act[nd->in[1]];
+        float *dqkv = m->grad[nd->in[1]];
+        return lp_attention_apply_backward(dx, dqkv + 2 * inner, dout, x,
+                                           qkv + 2 * inner, &ap);
     }
     case LP_NODE_TOKEN_SELECT: {
         int t = src->dims[0], d = src->dims[1];

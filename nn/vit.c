@@ -49,6 +49,7 @@ typedef struct {
     const char *final_norm;
     const char *head_norm;
     const char *head, *head_alias;
+    const char *attend_alias; /* module that receives the probabilities */
 } vit_names;
 
 static const vit_names torchvision_names = {
@@ -59,7 +60,7 @@ static const vit_names torchvision_names = {
     "self_attention.in_proj_bias", "self_attention.attention",
     "self_attention.out_proj", "self_attention", NULL,
     "ln_2", "mlp.0", "mlp.1", "mlp.3", "mlp", NULL,
-    "encoder.ln", NULL, "heads.head", "heads",
+    "encoder.ln", NULL, "heads.head", "heads", NULL,
 };
 
 static const vit_names timm_names = {
@@ -69,7 +70,7 @@ static const vit_names timm_names = {
     "norm1", "attn.qkv", "attn.qkv.weight", "attn.qkv.bias", "attn.attention",
     "attn.proj", "attn", NULL,
     "norm2", "mlp.fc1", "mlp.act", "mlp.fc2", "mlp", NULL,
-    "norm", "fc_norm", "head", NULL,
+    "norm", "fc_norm", "head", NULL, "attn.attn_drop",
 };
 
 static const vit_names lucidrains_names = {
@@ -80,7 +81,7 @@ static const vit_names lucidrains_names = {
     "0.norm", "0.fn.to_qkv", "0.fn.to_qkv.weight", NULL, "0.fn.attention",
     "0.fn.to_out.0", "0.fn", "0",
     "1.norm", "1.fn.net.0", "1.fn.net.1", "1.fn.net.3", "1.fn", "1",
-    NULL, "mlp_head.0", "mlp_head.1", "mlp_head",
+    NULL, "mlp_head.0", "mlp_head.1", "mlp_head", "0.fn.attend",
 };
 
 static int read_config(lp_model *m, vit_config *c)
@@ -227,12 +228,49 @@ static int add_embedding(lp_model *m, const vit_config *c, const vit_names *nm)
     return nd->b ? x : LP_EFORMAT;
 }
 
+/* Attention as three hookable nodes after the fused qkv projection:
+ *   <attn>.scores  q k^T * scale        [H, T, T]
+ *   <attn>.probs   softmax of the rows  [H, T, T]
+ *   <attn>.attention  probs v, heads concatenated [T, H*head_dim]
+ * where <attn> is the module holding qkv ("blocks.3.attn"). */
+static int add_attention(lp_model *m, const vit_config *c, const vit_names *nm,
+                         const char *prefix, int qkv, int tokens)
+{
+    char base[LP_NODE_NAME], name[LP_NODE_NAME + 16];
+    const char *dot;
+    int dims[3] = {c->heads, tokens, tokens}, s, p, y;
+    snprintf(base, sizeof base, "%s.%s", prefix, nm->attention);
+    dot = strrchr(base, '.');
+    base[dot - base] = '\0'; /* "blocks.3.attn.attention" -> "blocks.3.attn" */
+    snprintf(name, sizeof name, "%s.scores", base);
+    s = lp_build_node(m, LP_NODE_ATTN_SCORES, name, qkv, -1, 3, dims);
+    if (s < 0) return s;
+    snprintf(name, sizeof name, "%s.probs", base);
+    p = lp_build_node(m, LP_NODE_SOFTMAX, name, s, -1, 3, dims);
+    if (p < 0) return p;
+    if (nm->attend_alias != NULL) {
+        snprintf(name, sizeof name, "%s.%s", prefix, nm->attend_alias);
+        LP_TRY(lp_build_alias(m, p, name));
+    }
+    dims[0] = tokens;
+    dims[1] = c->heads * c->head_dim;
+    snprintf(name, sizeof name, "%s.%s", prefix, nm->attention);
+    y = lp_build_node(m, LP_NODE_ATTN_APPLY, name, p, qkv, 2, dims);
+    if (y < 0) return y;
+    for (int k = 0; k < 2; k++) {
+        lp_node *nd = &m->nodes[k ? y : s];
+        nd->p.attn.heads = c->heads;
+        nd->p.attn.head_dim = c->head_dim;
+        nd->p.attn.scale = (float)(1.0 / sqrt((double)c->head_dim));
+    }
+    return y;
+}
+
 static int add_block(lp_model *m, const vit_config *c, const vit_names *nm,
                      int index, int x)
 {
     char prefix[64], name[LP_NODE_NAME], wname[LP_NODE_NAME], bname[LP_NODE_NAME];
-    int inner = c->heads * c->head_dim, y, mid, dims[2];
-    lp_node *nd;
+    int inner = c->heads * c->head_dim, y, mid;
 #define NAME(buf, suffix) (snprintf(buf, sizeof buf, "%s.%s", prefix, suffix), buf)
     snprintf(prefix, sizeof prefix, nm->block, index);
 
@@ -242,15 +280,7 @@ static int add_block(lp_model *m, const vit_config *c, const vit_names *nm,
                    c->qkv_bias && nm->qkv_b ? NAME(bname, nm->qkv_b) : NULL, y,
                    3 * inner);
     if (y < 0) return y;
-    dims[0] = m->nodes[x].dims[0];
-    dims[1] = inner;
-    y = lp_build_node(m, LP_NODE_ATTENTION, NAME(name, nm->attention), y, -1, 2,
-                      dims);
-    if (y < 0) return y;
-    nd = &m->nodes[y];
-    nd->p.attn.heads = c->heads;
-    nd->p.attn.head_dim = c->head_dim;
-    nd->p.attn.scale = (float)(1.0 / sqrt((double)c->head_dim));
+    y = add_attention(m, c, nm, prefix, y, m->nodes[x].dims[0]);
     y = add_linear_b(m, NAME(name, nm->proj), y, c->dim);
     y = add_alias(m, y, NAME(name, nm->attn_alias));
     if (nm->attn_alias2) y = add_alias(m, y, NAME(name, nm->attn_alias2));

@@ -1,0 +1,199 @@
+/*
+ * loupe_interp.h — interpretability methods (interp/), built only on the
+ * public model API (forward, backward, hooks). Included by loupe.h.
+ *
+ * Every attribution method has the same shape (lp_method_fn): given a
+ * model, a normalised input batch x[n, C, H, W], one target class per
+ * image and the options, it writes a map per image — [n, H, W] at input
+ * resolution, or [n, C, H, W] for methods flagged LP_METHOD_PER_CHANNEL
+ * (the raw gradient). lp_explain() looks a method up by name and runs it.
+ */
+#ifndef LOUPE_INTERP_H
+#define LOUPE_INTERP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- targets (interp/target.c) --------------------------------------- */
+
+/* What scalar of the output a method explains. */
+typedef enum {
+    LP_SCORE_LOGIT = 0,   /* z_c (default; Grad-CAM's pre-softmax score) */
+    LP_SCORE_PROB,        /* softmax(z)_c */
+    LP_SCORE_LOGPROB,     /* log softmax(z)_c */
+    LP_SCORE_MARGIN       /* z_c - max_{j != c} z_j (or - z_other) */
+} lp_score_kind;
+
+#define LP_TARGET_TOP (-1)
+
+typedef struct {
+    int class_index;      /* >= 0, or LP_TARGET_TOP: each image's top-1 */
+    lp_score_kind score;
+    int other_class;      /* MARGIN against this class; -1: the best other */
+} lp_target;
+
+/* Per-image classes of a target given the logits [n, k]. */
+int lp_target_classes(const lp_target *t, const float *logits, int n, int k,
+                      int *classes);
+/* score[b] of image b and, if dlogits != NULL, d score[b] / d logits[b,:]
+ * (written, [n, k]). */
+int lp_target_score(const lp_target *t, const float *logits, int n, int k,
+                    const int *classes, float *score, float *dlogits);
+/* Parse "top", "K" or "label:NAME" (a class name of the model) into
+ * t->class_index, and "logit|prob|logprob|margin" into t->score. */
+int lp_target_parse(const struct lp_model *m, const char *spec, lp_target *t);
+int lp_score_parse(const char *name, lp_score_kind *score);
+
+/* One forward with LP_RUN_GRAD and one backward of the target scores of
+ * x[n]: writes score[n] (may be NULL) and the input gradient dx (may be
+ * NULL). The model keeps the pass (activations, gradients of kept or
+ * hooked layers) for the caller to read. */
+int lp_target_gradient(struct lp_model *m, const float *x, int n,
+                       const int *classes, lp_score_kind score, float *scores,
+                       float *dx);
+/* Forward only, in chunks of at most `batch` images: scores[n] of the
+ * target classes (perturbation methods). */
+int lp_target_forward(struct lp_model *m, const float *x, int n, int batch,
+                      const int *classes, lp_score_kind score, float *scores);
+
+/* ---- options and reports ------------------------------------------------ */
+
+typedef enum {
+    LP_BASELINE_ZERO = 0, /* 0 in the normalised input space (= mean colour) */
+    LP_BASELINE_BLACK,    /* pixel value 0 (-mean/std after normalisation) */
+    LP_BASELINE_BLUR,     /* the input blurred (Gaussian, sigma = blur_sigma px) */
+    LP_BASELINE_UNIFORM,  /* uniform noise over the input's range, seeded */
+    LP_BASELINE_USER      /* options.baseline: [C, H, W] normalised */
+} lp_baseline_kind;
+
+typedef enum {
+    LP_RIEMANN_LEFT = 0, LP_RIEMANN_RIGHT, LP_RIEMANN_MIDDLE,
+    LP_RIEMANN_TRAPEZOID, LP_GAUSS_LEGENDRE
+} lp_quadrature;
+
+typedef enum {
+    LP_PERTURB_INPAINT = 0, /* x * M (masked pixels -> 0, the mean colour) */
+    LP_PERTURB_BLUR,        /* x * M + blur(x) * (1 - M) */
+    LP_PERTURB_AMPLITUDE    /* x * (1 + (M - 0.5) * sigma)... see sobol.c */
+} lp_perturbation;
+
+typedef enum {
+    LP_SOBOL_JANSEN = 0, LP_SOBOL_SALTELLI, LP_SOBOL_HOMMA, LP_SOBOL_JANON
+} lp_sobol_estimator;
+
+/* Progress of a long method: done / total passes. */
+typedef void (*lp_progress_fn)(void *user, long done, long total);
+
+typedef struct {
+    lp_score_kind score;      /* what is explained (default logit) */
+    const char *layer;        /* CAM layer (NULL: the method's default) */
+    int batch;                /* max images per forward (default 32) */
+    uint64_t seed;            /* RNG seed of random methods (default 0) */
+    /* integrated gradients (and deeplift's baseline) */
+    int steps;                /* IG steps (default 50) */
+    lp_quadrature quadrature; /* default Gauss-Legendre, as Captum */
+    lp_baseline_kind baseline;
+    const float *baseline_data; /* LP_BASELINE_USER: [C, H, W] */
+    float blur_sigma;         /* default 5 px */
+    /* smoothgrad / vargrad / squaregrad */
+    int samples;              /* default 50 */
+    float noise;              /* sigma as a fraction of (max - min) of x (default 0.2) */
+    /* occlusion */
+    int patch, stride;        /* default 8 and 8 (pixels) */
+    float occlusion_value;    /* default 0 (normalised: the mean colour) */
+    /* rise */
+    int masks;                /* default 4000 */
+    int grid;                 /* RISE default 7; Sobol/HSIC default 8 */
+    float keep_prob;          /* RISE p (default 0.5) */
+    /* sobol / hsic */
+    int designs;              /* Sobol default 32 (power of 2); HSIC 500 */
+    lp_perturbation perturbation;
+    lp_sobol_estimator estimator;
+    /* lime / kernelshap */
+    int lime_samples;         /* default LIME 150 (Xplique), KernelSHAP 800 */
+    /* output */
+    int no_relu;              /* CAMs: keep negative values (Captum style) */
+    lp_progress_fn progress;
+    void *progress_user;
+} lp_explain_options;
+
+/* Fill options with the reference defaults (documented per field). */
+void lp_explain_defaults(lp_explain_options *o);
+
+typedef struct {
+    long forwards, backwards; /* image passes done (a batch of 16 = 16) */
+    double completeness_gap;  /* IG: sum(attr) - (f(x) - f(x')), mean over images */
+    double score_x, score_baseline; /* IG: mean f(x), f(x') */
+    char layer[96];           /* the layer a CAM used */
+} lp_explain_report;
+
+typedef int (*lp_method_fn)(struct lp_model *m, const float *x, int n,
+                            const int *classes, const lp_explain_options *o,
+                            float *out, lp_explain_report *rep);
+
+enum { LP_METHOD_PER_CHANNEL = 1, LP_METHOD_VIT_ONLY = 2, LP_METHOD_CNN_ONLY = 4 };
+
+typedef struct {
+    const char *name;         /* "gradcam", "integrated-gradients", ... */
+    lp_method_fn run;
+    unsigned flags;
+    const char *summary;      /* one line for --help */
+    const char *reference;    /* paper */
+} lp_method;
+
+/* The method table (interp/explain.c), NULL-terminated; lp_find_method
+ * returns NULL (with an error naming the nearest methods) when unknown. */
+const lp_method *lp_methods(void);
+const lp_method *lp_find_method(const char *name);
+
+/* Estimated image passes (forward + backward) of a method, for the
+ * "this will take N passes" line and the progress bar. */
+long lp_method_passes(const lp_method *me, const struct lp_model *m,
+                      const lp_explain_options *o);
+
+/* ---- the methods (one file per family) -------------------------------- */
+
+/* interp/gradients.c */
+int lp_gradient(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_saliency(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_gradxinput(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_integrated_gradients(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_smoothgrad(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_vargrad(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_squaregrad(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_guided_backprop(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_deconvnet(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_deeplift(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+
+/* interp/cam.c */
+int lp_gradcam(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_gradcampp(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_layercam(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_hirescam(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_scorecam(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_eigencam(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_guided_gradcam(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+
+/* interp/attention.c (ViT) */
+int lp_rollout(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_attention_last(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_chefer(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_attn_gradcam(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+
+/* interp/perturbation.c, interp/sobol.c, interp/surrogate.c */
+int lp_occlusion(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_rise(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_sobol_attribution(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_hsic_attribution(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_lime(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_kernelshap(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOUPE_INTERP_H */
