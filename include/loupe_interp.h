@@ -178,13 +178,13 @@ int lp_scorecam(struct lp_model *, const float *, int, const int *, const lp_exp
 int lp_eigencam(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_guided_gradcam(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 
-/* interp/attention.c (ViT) */
+/* interp/vit_attention.c (ViT) */
 int lp_rollout(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_attention_last(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_chefer(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_attn_gradcam(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 
-/* interp/perturbation.c, interp/sobol.c, interp/surrogate.c */
+/* interp/perturbation.c, interp/sobol.c, interp/surrogate.c (lime, kernelshap) */
 int lp_occlusion(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_rise(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_sobol_attribution(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
