@@ -60,6 +60,24 @@ int lp_target_gradient(struct lp_model *m, const float *x, int n,
 int lp_target_forward(struct lp_model *m, const float *x, int n, int batch,
                       const int *classes, lp_score_kind score, float *scores);
 
+/* ---- shared helpers (interp/common.c) ------------------------------------ */
+
+/* Seeded random numbers (splitmix64): the same seed gives the same
+ * stream on every platform and thread count. */
+typedef struct { uint64_t state; } lp_rng;
+lp_rng lp_rng_seed(uint64_t seed);
+uint64_t lp_rng_u64(lp_rng *r);
+double lp_rng_uniform(lp_rng *r); /* [0, 1) */
+double lp_rng_normal(lp_rng *r);  /* N(0, 1), Box-Muller */
+
+/* Separable Gaussian blur of planes[planes, h, w] with std sigma pixels
+ * (kernel radius ceil(3 sigma), borders replicated); out != in. */
+int lp_blur_gaussian(float *out, const float *in, int planes, int h, int w,
+                     float sigma);
+/* Box blur of side k (OpenCV's cv2.blur: mean over a k x k window whose
+ * anchor is the centre, borders reflected 101); out != in. */
+int lp_blur_box(float *out, const float *in, int planes, int h, int w, int k);
+
 /* ---- options and reports ------------------------------------------------ */
 
 typedef enum {
