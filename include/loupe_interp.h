@@ -173,6 +173,19 @@ const lp_method *lp_find_method(const char *name);
 long lp_method_passes(const lp_method *me, const struct lp_model *m,
                       const lp_explain_options *o);
 
+/* ---- pictures (interp/render.c) ----------------------------------------- */
+
+/* Paint map[h, w] as a colour heatmap over the model input x[C, h, w]
+ * (normalised; shown de-normalised with info's mean/std, grey inputs as
+ * grey), scaled up so the shorter side is at least 224 px, with a colour
+ * bar on the right labelled with the map's range. A map with both signs
+ * uses a diverging blue-white-red scale centred on 0; otherwise a
+ * sequential dark-to-bright scale from the map's minimum to its maximum.
+ * *rgb (lp_alloc'ed, *out_w x *out_h x 3) is ready for lp_png_write. */
+int lp_render_heatmap(const lp_model_info *info, const float *x,
+                      const float *map, int h, int w, uint8_t **rgb,
+                      int *out_w, int *out_h);
+
 /* ---- the methods (one file per family) -------------------------------- */
 
 /* interp/gradients.c */

@@ -49,5 +49,6 @@ int cli_load_model(const char *path, lp_model **m);
 int cmd_predict(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 
 #endif /* LOUPE_CLI_H */

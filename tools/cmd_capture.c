@@ -12,7 +12,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: loupe capture --model M.lpw (--image FILE... | --input X.npy)\n"
             "                     --layer NAME [--out A.npy]\n"
-            "                     [--grad-out G.npy --target K|top]\n"
+            "                     [--grad-out G.npy --target top|K|label:NAME\n"
+            "                      --score logit|prob|logprob|margin]\n"
             "\n"
             "Run the model and write what one layer produced, and optionally the\n"
             "gradient of the target logit with respect to it. Arrays are float32\n"
@@ -21,31 +22,35 @@ static void usage(FILE *f)
             "`--layer input --grad-out G.npy` writes the input gradient.\n"
             "\n"
             "  --layer NAME   a PyTorch module path (`loupe layers` lists them)\n"
-            "  --target K     class index whose logit is differentiated\n"
-            "  --target top   the top-1 class of each input (default)\n");
+            "  --target K     class index whose score is differentiated\n"
+            "  --target top   the top-1 class of each input (default)\n"
+            "  --target label:NAME  the class with this name in the model file\n"
+            "  --score KIND   logit (default), prob, logprob, or margin (the\n"
+            "                 target's logit minus the best other class's)\n"
+            "\n"
+            "example:\n"
+            "  loupe capture --model weights/resnet20_cifar10.lpw --image cat.png \\\n"
+            "      --layer layer3 --out act.npy --grad-out grad.npy --target label:cat\n");
 }
 
-/* Fill d = one-hot rows selecting each input's target logit. */
-static int seed_target(const float *logits, int n, int k, const char *target,
-                       float *d)
+/* d = d score / d logits of each input's target (lp_target_* in
+ * interp/target.c: top, K or label:NAME; logit, prob, logprob, margin). */
+static int seed_target(const lp_model *m, const float *logits, int n, int k,
+                       const char *target, const char *score, float *d)
 {
-    int fixed = -1;
-    if (target != NULL && strcmp(target, "top")) {
-        if (cli_int("--target", target, 0, k - 1, &fixed))
-            return CLI_BAD_INPUT;
-    }
-    memset(d, 0, (size_t)n * k * sizeof(float));
-    for (int i = 0; i < n; i++) {
-        int t = fixed;
-        if (t < 0) {
-            t = 0;
-            for (int j = 1; j < k; j++)
-                if (logits[(size_t)i * k + j] > logits[(size_t)i * k + t])
-                    t = j;
-        }
-        d[(size_t)i * k + t] = 1.0f;
-    }
-    return CLI_OK;
+    lp_target t = {LP_TARGET_TOP, LP_SCORE_LOGIT, -1};
+    int *classes = malloc((size_t)n * sizeof *classes);
+    int rc = classes ? LP_OK : LP_ENOMEM;
+    if (rc == LP_OK)
+        rc = lp_target_parse(m, target, &t);
+    if (rc == LP_OK && score != NULL)
+        rc = lp_score_parse(score, &t.score);
+    if (rc == LP_OK)
+        rc = lp_target_classes(&t, logits, n, k, classes);
+    if (rc == LP_OK)
+        rc = lp_target_score(&t, logits, n, k, classes, NULL, d);
+    free(classes);
+    return rc == LP_OK ? CLI_OK : cli_error("capture: %s", lp_last_error());
 }
 
 static int save_layer(const lp_model *m, int layer, int n, const float *data,
@@ -64,7 +69,7 @@ static int save_layer(const lp_model *m, int layer, int n, const float *data,
 int cmd_capture(int argc, char **argv)
 {
     const char *model_path = NULL, *npy = NULL, *layer_name = NULL;
-    const char *out = NULL, *grad_out = NULL, *target = NULL;
+    const char *out = NULL, *grad_out = NULL, *target = NULL, *score = NULL;
     const char *images[CLI_MAX_IMAGES];
     int n_images = 0, rc, layer, k;
     lp_model *m = NULL;
@@ -79,7 +84,7 @@ int cmd_capture(int argc, char **argv)
         }
         if (strcmp(a, "--model") && strcmp(a, "--image") && strcmp(a, "--input") &&
             strcmp(a, "--layer") && strcmp(a, "--out") && strcmp(a, "--grad-out") &&
-            strcmp(a, "--target")) {
+            strcmp(a, "--target") && strcmp(a, "--score")) {
             return cli_error("capture: unknown option '%s' (see loupe capture --help)", a);
         }
         if ((v = cli_value(argc, argv, &i)) == NULL)
@@ -90,6 +95,7 @@ int cmd_capture(int argc, char **argv)
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--grad-out")) grad_out = v;
         else if (!strcmp(a, "--target")) target = v;
+        else if (!strcmp(a, "--score")) score = v;
         else {
             if (n_images >= CLI_MAX_IMAGES)
                 return cli_error("at most %d images", CLI_MAX_IMAGES);
@@ -120,7 +126,7 @@ int cmd_capture(int argc, char **argv)
     }
     /* compute everything before writing anything */
     if (grad_out) {
-        if ((rc = seed_target(logits, b.n, k, target, dlogits)) != CLI_OK)
+        if ((rc = seed_target(m, logits, b.n, k, target, score, dlogits)) != CLI_OK)
             goto done;
         if (lp_model_backward(m, dlogits, NULL) != LP_OK) {
             rc = cli_error("%s", lp_last_error());

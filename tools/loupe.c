@@ -21,6 +21,7 @@ static int run_inspect(int argc, char **argv) { return cmd_inspect(argc - 1, arg
 
 static const command commands[] = {
     {"predict", cmd_predict, "classify images: top-k classes and probabilities"},
+    {"explain", cmd_explain, "attribution maps (Grad-CAM, IG, RISE, Sobol, rollout...) as .npy/PNG"},
     {"capture", cmd_capture, "write a layer's activation and its gradient (.npy)"},
     {"layers", cmd_layers, "list a model's named layers and their shapes"},
     {"inspect", run_inspect, "print a weight file's metadata and tensors; --verify checksums"},
