@@ -96,7 +96,7 @@ typedef enum {
 typedef enum {
     LP_PERTURB_INPAINT = 0, /* x * M (masked pixels -> 0, the mean colour) */
     LP_PERTURB_BLUR,        /* x * M + blur(x) * (1 - M) */
-    LP_PERTURB_AMPLITUDE    /* x * (1 + (M - 0.5) * sigma)... see sobol.c */
+    LP_PERTURB_AMPLITUDE    /* x * (M - 0.5) * sigma, sigma = 1 (the Sobol code; sobol.c) */
 } lp_perturbation;
 
 typedef enum {
@@ -222,6 +222,17 @@ int lp_sobol_attribution(struct lp_model *, const float *, int, const int *, con
 int lp_hsic_attribution(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_lime(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_kernelshap(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+
+/* interp/sobol.c — the quasi-random design and estimator core of Sobol
+ * attribution, public for tests and for other sensitivity analyses. */
+/* The first N points of the unscrambled dim-dimensional Sobol' sequence
+ * (Joe-Kuo direction numbers, dim <= 512), origin first: exactly
+ * scipy.stats.qmc.Sobol(dim, scramble=False).random(N). out[N][dim]. */
+int lp_sobol_sequence(double *out, int N, int dim);
+/* Total-order Sobol' indices st[d] from f(A)[N], f(B)[N] and f(C_i)[d][N]
+ * (C_i = A with column i taken from B); Var(f(A)) with ddof=1, >= 1e-12. */
+int lp_sobol_total_order(const float *fA, const float *fB, const float *fC,
+                         int N, int d, lp_sobol_estimator e, double *st);
 
 #ifdef __cplusplus
 }
