@@ -129,6 +129,14 @@ demo: $(LOUPE)
 	@echo "== MNIST ViT on one test digit of each class"
 	./$(LOUPE) predict --model weights/vit_mnist.lpw --topk 1 \
 	  $(foreach f,$(sort $(wildcard weights/samples/mnist_*.png)),--image $(f))
+	@echo "== What ResNet-20 looked at: Grad-CAM and integrated gradients"
+	@mkdir -p $(BUILD)/demo
+	./$(LOUPE) explain --model weights/resnet20_cifar10.lpw --image weights/samples/cat_0000.jpg \
+	  --method gradcam,integrated-gradients --png $(BUILD)/demo/cat.png --out $(BUILD)/demo/cat.npy
+	@echo "== and the MNIST ViT: attention rollout"
+	./$(LOUPE) explain --model weights/vit_mnist.lpw --image weights/samples/mnist_7_0000.png \
+	  --method rollout,chefer --png $(BUILD)/demo/seven.png
+	@echo "heatmaps: $(BUILD)/demo/*.png"
 
 # ---- PyTorch parity --------------------------------------------------------
 parity: $(LOUPE)
@@ -136,7 +144,10 @@ parity: $(LOUPE)
 	  echo "parity: skipped (no PyTorch for $(PYTHON); apt-get install python3-torch python3-torchvision)"; \
 	else \
 	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/run_parity.py $(PARITY_ARGS) && \
-	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/real_weights.py; \
+	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/real_weights.py && \
+	  for f in tests/parity/methods_*.py; do \
+	    echo "== $$f"; LOUPE_BUILD=$(BUILD) $(PYTHON) $$f || exit 1; \
+	  done; \
 	fi
 
 golden:

@@ -103,5 +103,21 @@ expect_err "unknown command" "frobnicate" $LOUPE frobnicate
 expect_err "bad threads" "threads" $LOUPE --threads 0 predict --model $R --image $CAT
 expect_err "no images" "image" $LOUPE predict --model $R
 
+# ---- explain ------------------------------------------------------------------
+expect_ok "explain gradcam" $LOUPE explain --model $R --image $CAT --method gradcam,saliency \
+    --out "$T/maps.npy" --png "$T/cat.png" --quiet
+[ -s "$T/maps.gradcam.npy" ] && [ -s "$T/cat.saliency.png" ] && ok || bad "explain: outputs missing: $(ls "$T")"
+expect_ok "explain vit rollout" $LOUPE explain --model $V --image weights/samples/mnist_7_0000.png \
+    --method rollout --target label:7 --out "$T/roll.npy" --quiet
+expect_err "explain unknown method" "gradcm" $LOUPE explain --model $R --image $CAT --method gradcm --out "$T/e1.npy"
+expect_err "explain vit method on resnet" "Vision Transformer" $LOUPE explain --model $R --image $CAT --method rollout --out "$T/e2.npy"
+expect_err "explain target range" "out of range" $LOUPE explain --model $R --image $CAT --method saliency --target 12 --out "$T/e3.npy"
+expect_err "explain unknown label" "zebra" $LOUPE explain --model $R --image $CAT --method saliency --target label:zebra --out "$T/e4.npy"
+expect_err "explain unknown layer" "layer9" $LOUPE explain --model $R --image $CAT --method gradcam --layer layer9 --quiet --out "$T/e5.npy"
+expect_err "explain layer without grid" "grid" $LOUPE explain --model $R --image $CAT --method gradcam --layer linear --quiet --out "$T/e6.npy"
+expect_err "explain grid too large" "grid" $LOUPE explain --model $R --image $CAT --method rise --grid 64 --quiet --out "$T/e7.npy"
+expect_err "explain bad quadrature" "quadrature" $LOUPE explain --model $R --image $CAT --method integrated-gradients --quadrature simpson --out "$T/e8.npy"
+for e in e1 e2 e3 e4 e5 e6 e7 e8; do [ -e "$T/$e.npy" ] && bad "explain $e: output written"; done
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
