@@ -8,18 +8,11 @@
  * Every method builds its perturbed inputs in chunks of at most o->batch
  * images, so memory stays O(batch) whatever the number of masks.
  */
-#include "loupe.h"
+#include "perturb_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Shared with sobol.c and surrogate.c (declared there): the target scores
- * of `c` perturbed copies xs[c, C, H, W] of one image of class `cls`;
- * counts the forwards and reports progress (*done of total). */
-int lp__perturb_forward(lp_model *m, const float *xs, int c, int cls,
-                        const lp_explain_options *o, float *scores,
-                        lp_explain_report *rep, long *done, long total);
 
 int lp__perturb_forward(lp_model *m, const float *xs, int c, int cls,
                         const lp_explain_options *o, float *scores,

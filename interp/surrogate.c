@@ -6,15 +6,11 @@
  * (the mean colour) on all channels. Each returns the weight of a cell
  * painted on the pixels of that cell.
  */
-#include "loupe.h"
+#include "perturb_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-int lp__perturb_forward(lp_model *m, const float *xs, int c, int cls,
-                        const lp_explain_options *o, float *scores,
-                        lp_explain_report *rep, long *done, long total);
 
 /* Cholesky solve of the SPD system A[n,n] b = r (A, r overwritten; the
  * solution lands in r). If A is not positive definite, retries with a
