@@ -6,6 +6,8 @@
 #   make bench           benchmarks (loupe next to OpenBLAS / PyTorch)
 #   make parity          PyTorch parity suite (needs Debian python3-torch)
 #   make golden          regenerate tests/golden/ from PyTorch
+#   make fuzz            fuzz every parser for FUZZ_SECONDS each (clang)
+#   make valgrind        the CLI tests with every loupe run under valgrind
 #   make install PREFIX=/usr/local
 #   make clean
 #
@@ -67,6 +69,10 @@ LIB   := $(BUILD)/libloupe.a
 LOUPE := $(BUILD)/loupe
 TESTS := $(BUILD)/loupe_tests
 
+# Fuzz harnesses: tests/fuzz/fuzz_NAME.c (the rules are under "fuzzing").
+FUZZ_NAMES   ?= $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+
 .PHONY: all test bench demo parity golden install clean
 
 all: $(LIB) $(LOUPE)
@@ -90,9 +96,14 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 # Under the sanitizers (10x slower) the 10,000-image real-weight checks
 # are left to the other builds.
 TEST_ENV := LOUPE_ROOT=$(CURDIR) $(if $(filter 1,$(SANITIZE)),LOUPE_TEST_QUICK=1)
-test: $(TESTS) $(LOUPE)
+test: $(TESTS) $(LOUPE) $(FUZZ_REPLAY)
 	$(TEST_ENV) ./$(TESTS) $(TEST_ARGS)
 	@if [ -z "$(TEST_ARGS)" ]; then sh tests/test_cli.sh $(BUILD); fi
+	@if [ -z "$(TEST_ARGS)" ]; then sh tests/test_evaluate.sh $(BUILD); fi
+	@if [ -z "$(TEST_ARGS)" ]; then sh tests/test_report.sh $(BUILD); fi
+	@if [ -z "$(TEST_ARGS)" ]; then sh tests/test_harden.sh $(BUILD); fi
+	@if [ -z "$(TEST_ARGS)" ]; then $(TEST_ENV) sh tests/test_determinism.sh $(BUILD); fi
+	@if [ -z "$(TEST_ARGS)" ]; then sh tests/fuzz/replay.sh $(BUILD) $(FUZZ_NAMES); fi
 
 # ---- benchmarks --------------------------------------------------------
 # bench/gemm compares against OpenBLAS when libopenblas-dev is installed
@@ -149,6 +160,71 @@ parity: $(LOUPE)
 	    echo "== $$f"; LOUPE_BUILD=$(BUILD) $(PYTHON) $$f || exit 1; \
 	  done; \
 	fi
+
+# ---- fuzzing (tests/fuzz/README.md) --------------------------------------
+# `make test` replays tests/fuzz/corpus/ and tests/fuzz/regress/ through
+# replay drivers built with $(CC) and this build's flags. `make fuzz`
+# builds the harnesses with clang for libFuzzer (ASan + UBSan, serial) into
+# $(FUZZ_BUILD) and runs each for FUZZ_SECONDS; FUZZ_NAMES="png jpeg"
+# picks harnesses. `make fuzz-merge` minimises the corpora (with the raw
+# seeds of `make fuzz-seeds`).
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= $(BUILD)-fuzz
+FUZZ_DEPS    := tests/fuzz/util.c tests/fuzz/fuzz.h
+# the CLI harness links the loupe program without its main()
+FUZZ_TOOL_OBJ := $(filter-out $(BUILD)/tools/loupe.o,$(TOOL_OBJ)) $(BUILD)/fuzz/loupe_nomain.o
+fuzz_link = tests/fuzz/util.c $(if $(filter cli,$(1)),$(FUZZ_TOOL_OBJ)) $(LIB) $(LDLIBS)
+FUZZ_MAKE = $(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPENMP=0 \
+	SANITIZE=1 CFLAGS=-fsanitize=fuzzer-no-link FUZZ_NAMES='$(FUZZ_NAMES)'
+
+.PHONY: fuzz fuzz-build fuzz-seeds fuzz-merge
+
+$(BUILD)/fuzz/loupe_nomain.o: tools/loupe.c $(HEADERS) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DLOUPE_NO_MAIN -c $< -o $@
+
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(FUZZ_DEPS) $(FUZZ_TOOL_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/replay.c $(call fuzz_link,$*)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DEPS) $(FUZZ_TOOL_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(call fuzz_link,$*)
+
+$(BUILD)/fuzz/gen_seeds: tests/fuzz/gen_seeds.c $(FUZZ_DEPS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< tests/fuzz/util.c $(LIB) $(LDLIBS)
+
+fuzz-build: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+
+fuzz:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "fuzz: $(FUZZ_CC) not found (Debian: apt-get install clang)"; exit 1; }
+	@$(FUZZ_MAKE) fuzz-build
+	sh tests/fuzz/run.sh run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-seeds: $(BUILD)/fuzz/gen_seeds
+	sh tests/fuzz/seeds.sh $(BUILD)/fuzz/gen_seeds $(BUILD)/fuzz/seeds
+
+fuzz-merge: fuzz-seeds
+	@$(FUZZ_MAKE) fuzz-build
+	sh tests/fuzz/run.sh merge $(FUZZ_BUILD) $(BUILD)/fuzz/seeds $(FUZZ_NAMES)
+
+# ---- valgrind ----------------------------------------------------------------
+# tests/test_cli.sh with every loupe run under memcheck: no error, no
+# definite or indirect leak. Its own serial, portable build: OpenMP's
+# thread pool confuses valgrind, and valgrind does not know AVX-512.
+VALGRIND       ?= valgrind
+VALGRIND_BUILD ?= build-valgrind
+VALGRIND_RUN   := $(VALGRIND) -q --error-exitcode=1 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect
+
+.PHONY: valgrind
+valgrind:
+	@command -v $(VALGRIND) >/dev/null 2>&1 || { echo "valgrind: not found (Debian: apt-get install valgrind)"; exit 1; }
+	@$(MAKE) --no-print-directory BUILD=$(VALGRIND_BUILD) OPENMP=0 NATIVE=0 SANITIZE=0 \
+	  DEBUG=0 FUZZ_NAMES= $(VALGRIND_BUILD)/loupe
+	LOUPE_RUN="$(VALGRIND_RUN)" sh tests/test_cli.sh $(VALGRIND_BUILD)
 
 golden:
 	$(PYTHON) tests/gen_golden.py

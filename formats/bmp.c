@@ -313,10 +313,13 @@ int lp_bmp_decode(lp_image *img, const uint8_t *data, size_t size)
         lp_free(b);
         return rc;
     }
-    pixels = lp_alloc((size_t)b->width * b->height, (size_t)b->channels);
+    rc = lp_memory_check_image("BMP", b->width, b->height,
+                               (size_t)b->width * b->height * b->channels);
+    pixels = rc == LP_OK ? lp_alloc((size_t)b->width * b->height, (size_t)b->channels)
+                         : NULL;
     if (pixels == NULL) {
         lp_free(b);
-        return LP_ENOMEM;
+        return rc == LP_OK ? LP_ENOMEM : rc;
     }
     for (uint32_t y = 0; y < b->height; y++) {
         uint32_t file_row = b->top_down ? y : b->height - 1 - y;

@@ -75,6 +75,12 @@ static int read_regular(int fd, const char *path, size_t max_bytes,
                             "%s: file is %jd bytes, more than the %zu allowed",
                             path, (intmax_t)st_size, max_bytes);
     n = (size_t)st_size;
+    /* refuse a file larger than the memory budget before reading it */
+    if (lp_memory_check(n, "reading it") != LP_OK) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", lp_last_error());
+        return lp_set_error(LP_ERANGE, "%s: %s", path, msg);
+    }
     buf = lp_alloc(n, 1);
     if (buf == NULL)
         return lp_set_error(LP_ENOMEM, "%s: out of memory reading %zu bytes",
@@ -234,11 +240,10 @@ static void sync_parent_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
     size_t len = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
-    char *dir;
+    char small[256], *dir = small;
     int fd;
-    dir = malloc(len + 2);
-    if (dir == NULL)
-        return;
+    if (len + 2 > sizeof small && (dir = lp_alloc(len + 2, 1)) == NULL)
+        return; /* best effort */
     if (len == 0) {
         dir[0] = '.';
         dir[1] = '\0';
@@ -251,7 +256,8 @@ static void sync_parent_dir(const char *path)
         (void)fsync(fd); /* not supported everywhere; best effort */
         close(fd);
     }
-    free(dir);
+    if (dir != small)
+        lp_free(dir);
 }
 
 int lp_write_file_atomic(const char *path, const void *data, size_t size)
@@ -266,14 +272,14 @@ int lp_write_file_atomic(const char *path, const void *data, size_t size)
     if (path[0] == '\0')
         return lp_set_error(LP_EINVAL, "lp_write_file_atomic: empty path");
     tmp_cap = strlen(path) + 48;
-    tmp = malloc(tmp_cap);
+    tmp = lp_alloc(tmp_cap, 1);
     if (tmp == NULL)
         return lp_set_error(LP_ENOMEM, "%s: out of memory", path);
     fd = create_temp(path, tmp, tmp_cap);
     if (fd < 0) {
         err = errno;
         io_error(LP_EIO, path, "cannot create temporary file", err);
-        free(tmp);
+        lp_free(tmp);
         return LP_EIO;
     }
     /* keep the permissions of the file we replace */
@@ -300,7 +306,7 @@ int lp_write_file_atomic(const char *path, const void *data, size_t size)
         what = "cannot rename the temporary file over it";
         goto fail;
     }
-    free(tmp);
+    lp_free(tmp);
     sync_parent_dir(path);
     return LP_OK;
 
@@ -309,6 +315,6 @@ fail:
     if (fd >= 0)
         close(fd);
     unlink(tmp);
-    free(tmp);
+    lp_free(tmp);
     return io_error(LP_EIO, path, what, err);
 }

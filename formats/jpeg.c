@@ -657,6 +657,9 @@ static int parse_sof(jpeg_decoder *d, int marker, const uint8_t *p, size_t n)
                             "JPEG: image of %dx%d pixels exceeds the limits "
                             "(%d per side, %zu pixels)", width, height,
                             LP_IMAGE_MAX_SIDE, (size_t)LP_IMAGE_MAX_PIXELS);
+    /* the component planes and the pixels, each about w x h x components */
+    LP_TRY(lp_memory_check_image("JPEG", (size_t)width, (size_t)height,
+                                 (size_t)width * height * (size_t)nf * 2));
     d->width = width;
     d->height = height;
     d->ncomp = nf;

@@ -812,6 +812,12 @@ static int attach_payloads(lp_lpw *f)
         if (f->tensors[i].dtype != LP_LPW_F32)
             widened += ((uint64_t)f->tensors[i].count + 15) & ~(uint64_t)15;
     if (widened > 0) {
+        /* the widened copies come on top of the file: refuse up front */
+        if (widened > SIZE_MAX / sizeof(float))
+            return lpw_fail(f->name, LP_ERANGE, "too many half-precision values");
+        if (lp_memory_check((size_t)widened * sizeof(float),
+                            "widening its half-precision tensors") != LP_OK)
+            return lpw_fail(f->name, LP_ERANGE, "%s", lp_last_error());
         f->widened = lp_alloc((size_t)widened, sizeof(float));
         if (f->widened == NULL)
             return lpw_fail(f->name, LP_ENOMEM,

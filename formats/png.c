@@ -536,6 +536,10 @@ int lp_png_decode(lp_image *img, const uint8_t *data, size_t size)
         goto done;
     }
     npix = (size_t)p->width * p->height;
+    rc = lp_memory_check_image("PNG", p->width, p->height,
+                               expected + npix * (size_t)p->channels);
+    if (rc != LP_OK)
+        goto done;
     raw = lp_alloc(expected, 1);
     pixels = lp_alloc(npix, (size_t)p->channels);
     if (raw == NULL || pixels == NULL) {

@@ -13,7 +13,8 @@
  * the stream is never more than a few bytes per 64 KiB above the input.
  * Not as small as zlib's output, but simple, and fast enough.
  *
- * The file is assembled in memory and written with lp_write_file_atomic.
+ * lp_png_encode assembles the file in memory; lp_png_write writes it with
+ * lp_write_file_atomic.
  */
 #include "internal.h"
 
@@ -344,23 +345,23 @@ static size_t put_chunk(uint8_t *p, const char *type, const uint8_t *body,
 
 #define IDAT_MAX ((size_t)1 << 30) /* chunk lengths must stay < 2^31 */
 
-int lp_png_write(const char *path, const uint8_t *pixels, int width,
-                 int height, int channels)
+int lp_png_encode(uint8_t **out, size_t *size, const uint8_t *pixels,
+                  int width, int height, int channels)
 {
     static const uint8_t color_types[5] = {0, 0, 4, 2, 6};
     uint8_t ihdr[13], *filtered = NULL, *z = NULL, *file = NULL, *p;
     size_t filtered_len = 0, z_len = 0, n_idat, file_len;
     int rc;
 
-    if (path == NULL || pixels == NULL)
-        return lp_set_error(LP_EINVAL, "lp_png_write: NULL argument");
+    if (out == NULL || size == NULL || pixels == NULL)
+        return lp_set_error(LP_EINVAL, "lp_png_encode: NULL argument");
     if (channels < 1 || channels > 4)
-        return lp_set_error(LP_EINVAL, "lp_png_write: %d channels (1 to 4 "
+        return lp_set_error(LP_EINVAL, "lp_png_encode: %d channels (1 to 4 "
                             "supported)", channels);
     if (width < 1 || height < 1 || width > LP_IMAGE_MAX_SIDE ||
         height > LP_IMAGE_MAX_SIDE ||
         (size_t)width * (size_t)height > LP_IMAGE_MAX_PIXELS)
-        return lp_set_error(LP_EINVAL, "lp_png_write: bad image size %dx%d",
+        return lp_set_error(LP_EINVAL, "lp_png_encode: bad image size %dx%d",
                             width, height);
 
     rc = filter_image(pixels, width, height, channels, &filtered,
@@ -393,7 +394,23 @@ int lp_png_write(const char *path, const uint8_t *pixels, int width,
     }
     p += put_chunk(p, "IEND", NULL, 0);
     lp_free(z);
-    rc = lp_write_file_atomic(path, file, (size_t)(p - file));
+    *out = file;
+    *size = (size_t)(p - file);
+    return LP_OK;
+}
+
+int lp_png_write(const char *path, const uint8_t *pixels, int width,
+                 int height, int channels)
+{
+    uint8_t *file = NULL;
+    size_t size = 0;
+    int rc;
+    if (path == NULL)
+        return lp_set_error(LP_EINVAL, "lp_png_write: NULL path");
+    rc = lp_png_encode(&file, &size, pixels, width, height, channels);
+    if (rc != LP_OK)
+        return rc;
+    rc = lp_write_file_atomic(path, file, size);
     lp_free(file);
     return rc;
 }

@@ -267,6 +267,8 @@ int lp_pnm_decode(lp_image *img, const uint8_t *data, size_t size)
     memset(&h, 0, sizeof h);
     LP_TRY(parse_header(&h, data, size, &pos));
     LP_TRY(check_raster_size(&h, size - pos));
+    LP_TRY(lp_memory_check_image("PNM", h.width, h.height,
+                                 (size_t)h.width * h.height * h.channels));
     pixels = lp_alloc((size_t)h.width * h.height, (size_t)h.channels);
     if (pixels == NULL)
         return LP_ENOMEM;

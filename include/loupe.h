@@ -79,7 +79,32 @@ const char *lp_build_info(void);
  * or when count * size overflows. Free with lp_free. */
 void *lp_alloc(size_t count, size_t size);
 void *lp_calloc(size_t count, size_t size);
+/* Like realloc: a new block holding the old contents (up to the new size),
+ * the old block freed; NULL (old block kept) on failure. */
+void *lp_realloc(void *p, size_t count, size_t size);
 void lp_free(void *p);
+
+/* Memory budget. lp_alloc counts the bytes it hands out; with a limit
+ * set, an allocation that would take the live total above it fails
+ * (NULL, LP_ERANGE "needs N MB, more than --max-memory M MB"). 0 means
+ * no limit, the default of the library (the loupe program sets one). */
+void lp_set_memory_limit(size_t bytes);
+size_t lp_memory_limit(void);    /* SIZE_MAX when there is none */
+size_t lp_memory_in_use(void);   /* live bytes from lp_alloc */
+/* LP_OK if `bytes` more would fit under the limit now; otherwise
+ * LP_ERANGE with "<what> needs N MB, more than --max-memory M MB". For
+ * refusing a file or a pass before any of its allocations. */
+int lp_memory_check(size_t bytes, const char *what);
+/* Nonzero once the limit has refused a request (so that a caller can
+ * tell "over --max-memory" from a real out-of-memory). */
+int lp_memory_limit_refused(void);
+/* Live blocks from lp_alloc, and blocks allocated since start-up. */
+long lp_alloc_live_count(void);
+long lp_alloc_total_count(void);
+/* Testing hook (always compiled in; one relaxed load per allocation when
+ * disarmed): the k-th lp_alloc from now (k >= 1) fails as if out of
+ * memory (LP_ENOMEM); k = 0 disarms. */
+void lp_debug_fail_alloc_after(long k);
 
 /* ------------------------------------------------------------------ */
 /* GEMM — ops/gemm.c                                                   */

@@ -65,6 +65,10 @@ uint32_t lp_crc32(uint32_t crc, const void *data, size_t size);
  * directory that is renamed over `path` only when complete. */
 int lp_png_write(const char *path, const uint8_t *pixels, int width,
                  int height, int channels);
+/* The same PNG file in memory: *out (lp_alloc'ed, *size bytes) holds
+ * exactly the bytes lp_png_write would write. */
+int lp_png_encode(uint8_t **out, size_t *size, const uint8_t *pixels,
+                  int width, int height, int channels);
 
 /* ---- NPY arrays (NumPy format 1.0/2.0, C order, little-endian) ---- */
 
@@ -208,8 +212,27 @@ int lp_cifar10_load(lp_dataset *d, const char *path, int limit);
 /* MNIST IDX pair (big-endian headers, magic 0x803 and 0x801). */
 int lp_mnist_load(lp_dataset *d, const char *images_path,
                   const char *labels_path, int limit);
+/* The same from memory (the bytes are copied; messages say "CIFAR-10
+ * data" / "MNIST images" / "MNIST labels" instead of a path). */
+int lp_cifar10_parse(lp_dataset *d, const uint8_t *data, size_t size, int limit);
+int lp_mnist_parse(lp_dataset *d, const uint8_t *images, size_t images_size,
+                   const uint8_t *labels, size_t labels_size, int limit);
 /* A view of image i (pixels point into the dataset; do not free). */
 lp_image lp_dataset_image(const lp_dataset *d, int i);
+
+/* ---- labels files (formats/labels.c) ---- */
+
+/* "PATH LABEL" per line (LABEL = the last field: a class index or name;
+ * '#' comments and blank lines skipped). Strings point into `pool`. */
+typedef struct {
+    int n;
+    char **path, **label;
+    char *pool;
+} lp_labels;
+
+int lp_labels_parse(lp_labels *l, const char *text, size_t size, const char *name);
+int lp_labels_load(lp_labels *l, const char *path);
+void lp_labels_free(lp_labels *l);
 
 #ifdef __cplusplus
 }

@@ -12,10 +12,10 @@
 
 int lp_hooks_init(lp_model *m)
 {
-    m->hook_mask = calloc((size_t)m->n_nodes, 1);
-    m->keep = calloc((size_t)m->n_nodes, sizeof *m->keep);
-    m->rules = calloc((size_t)m->n_nodes, sizeof *m->rules);
-    m->rule_user = calloc((size_t)m->n_nodes, sizeof *m->rule_user);
+    m->hook_mask = lp_calloc((size_t)m->n_nodes, 1);
+    m->keep = lp_calloc((size_t)m->n_nodes, sizeof *m->keep);
+    m->rules = lp_calloc((size_t)m->n_nodes, sizeof *m->rules);
+    m->rule_user = lp_calloc((size_t)m->n_nodes, sizeof *m->rule_user);
     if (!m->hook_mask || !m->keep || !m->rules || !m->rule_user)
         return lp_set_error(LP_ENOMEM, "out of memory for hooks");
     return LP_OK;
@@ -23,11 +23,11 @@ int lp_hooks_init(lp_model *m)
 
 void lp_hooks_free(lp_model *m)
 {
-    free(m->hooks);
-    free(m->hook_mask);
-    free(m->keep);
-    free(m->rules);
-    free(m->rule_user);
+    lp_free(m->hooks);
+    lp_free(m->hook_mask);
+    lp_free(m->keep);
+    lp_free(m->rules);
+    lp_free(m->rule_user);
 }
 
 /* ---- patterns ----------------------------------------------------------- */
@@ -96,7 +96,7 @@ static int push_hook(lp_model *m, int node, int view, const char *name,
     lp_hook_entry *e;
     if (m->n_hooks == m->cap_hooks) {
         int cap = m->cap_hooks ? 2 * m->cap_hooks : 16;
-        lp_hook_entry *h = realloc(m->hooks, (size_t)cap * sizeof *h);
+        lp_hook_entry *h = lp_realloc(m->hooks, (size_t)cap, sizeof *h);
         if (h == NULL)
             return lp_set_error(LP_ENOMEM, "out of memory for hooks");
         m->hooks = h;
@@ -124,9 +124,20 @@ static void recompute_mask(lp_model *m)
             (unsigned char)(m->hooks[h].when & (LP_HOOK_FORWARD | LP_HOOK_BACKWARD));
 }
 
+/* A failed lp_model_add_hook takes back the hooks it had attached, so the
+ * caller never runs with half of a pattern hooked. Keeps the error. */
+static int undo_add(lp_model *m, int handle, int rc)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", lp_last_error());
+    (void)lp_model_remove_hook(m, handle);
+    return lp_set_error(rc, "%s", msg);
+}
+
 int lp_model_add_hook(lp_model *m, const char *pattern, unsigned when,
                       lp_hook_fn fn, void *user)
 {
+    int rc;
     int handle, found = 0;
     if (m == NULL || pattern == NULL)
         return lp_set_error(LP_EINVAL, "lp_model_add_hook: NULL argument");
@@ -137,7 +148,9 @@ int lp_model_add_hook(lp_model *m, const char *pattern, unsigned when,
     handle = m->next_handle++;
     for (int i = 0; i < m->n_nodes; i++)
         if (node_matches(m, i, pattern)) {
-            LP_TRY(push_hook(m, i, 0, m->nodes[i].name, when, fn, user, handle));
+            rc = push_hook(m, i, 0, m->nodes[i].name, when, fn, user, handle);
+            if (rc != LP_OK)
+                return undo_add(m, handle, rc);
             found++;
         }
     /* q, k, v views of every attention */
@@ -148,7 +161,9 @@ int lp_model_add_hook(lp_model *m, const char *pattern, unsigned when,
             char name[LP_NODE_NAME + 8];
             view_name(m, s, v, name, sizeof name);
             if (glob(pattern, name)) {
-                LP_TRY(push_hook(m, m->nodes[s].in[0], v, name, when, fn, user, handle));
+                rc = push_hook(m, m->nodes[s].in[0], v, name, when, fn, user, handle);
+                if (rc != LP_OK)
+                    return undo_add(m, handle, rc);
                 found++;
             }
         }

@@ -68,12 +68,12 @@ static int read_labels(lp_model *m)
     if (count != m->info.num_classes)
         return lp_set_error(LP_EFORMAT, "model.labels has %d names for %d classes",
                             count, m->info.num_classes);
-    m->labels = calloc((size_t)count, sizeof *m->labels);
+    m->labels = lp_calloc((size_t)count, sizeof *m->labels);
     if (m->labels == NULL)
         return lp_set_error(LP_ENOMEM, "out of memory for labels");
     for (int k = 0; k < count; k++) {
         LP_TRY(lp_lpw_get_str_arr_item(m->file, "model.labels", k, buf, sizeof buf));
-        m->labels[k] = malloc(strlen(buf) + 1);
+        m->labels[k] = lp_alloc(strlen(buf) + 1, 1);
         if (m->labels[k] == NULL)
             return lp_set_error(LP_ENOMEM, "out of memory for labels");
         memcpy(m->labels[k], buf, strlen(buf) + 1);
@@ -87,8 +87,8 @@ static int build(lp_model *m)
     int n_tensors = lp_lpw_tensor_count(m->file);
     LP_TRY(read_info(m));
     LP_TRY(read_labels(m));
-    m->nodes = calloc(LP_MAX_NODES, sizeof *m->nodes);
-    m->tensor_used = calloc((size_t)(n_tensors > 0 ? n_tensors : 1), 1);
+    m->nodes = lp_calloc(LP_MAX_NODES, sizeof *m->nodes);
+    m->tensor_used = lp_calloc((size_t)(n_tensors > 0 ? n_tensors : 1), 1);
     if (m->nodes == NULL || m->tensor_used == NULL)
         return lp_set_error(LP_ENOMEM, "out of memory building the model");
     dims[0] = m->info.in_c;
@@ -113,9 +113,9 @@ static int build(lp_model *m)
         if (!strstr(t->name, "running_"))
             m->info.num_params += t->count;
     }
-    m->act = calloc((size_t)m->n_nodes, sizeof *m->act);
-    m->grad = calloc((size_t)m->n_nodes, sizeof *m->grad);
-    m->argmax = calloc((size_t)m->n_nodes, sizeof *m->argmax);
+    m->act = lp_calloc((size_t)m->n_nodes, sizeof *m->act);
+    m->grad = lp_calloc((size_t)m->n_nodes, sizeof *m->grad);
+    m->argmax = lp_calloc((size_t)m->n_nodes, sizeof *m->argmax);
     if (!m->act || !m->grad || !m->argmax)
         return lp_set_error(LP_ENOMEM, "out of memory building the model");
     return lp_hooks_init(m);
@@ -128,9 +128,9 @@ int lp_model_from_lpw(lp_model **out, lp_lpw *file)
     if (out == NULL || file == NULL)
         return lp_set_error(LP_EINVAL, "lp_model_from_lpw: NULL argument");
     *out = NULL;
-    m = calloc(1, sizeof *m);
+    m = lp_calloc(1, sizeof *m);
     if (m == NULL)
-        return lp_set_error(LP_ENOMEM, "out of memory");
+        return LP_ENOMEM;
     m->file = file;
     rc = build(m);
     if (rc != LP_OK) {
@@ -151,9 +151,9 @@ int lp_model_expected_tensors(const lp_lpw *file, lp_tensor_spec **specs,
         return lp_set_error(LP_EINVAL, "lp_model_expected_tensors: NULL argument");
     *specs = NULL;
     *count = 0;
-    m = calloc(1, sizeof *m);
+    m = lp_calloc(1, sizeof *m);
     if (m == NULL)
-        return lp_set_error(LP_ENOMEM, "out of memory");
+        return LP_ENOMEM;
     m->file = (lp_lpw *)file; /* only read */
     m->collect = lp_alloc(64, sizeof *m->collect);
     m->cap_collect = 64;
@@ -194,17 +194,17 @@ void lp_model_free(lp_model *m)
     lp_model_release(m);
     if (m->labels) {
         for (int k = 0; k < m->info.num_classes; k++)
-            free(m->labels[k]);
-        free(m->labels);
+            lp_free(m->labels[k]);
+        lp_free(m->labels);
     }
-    free(m->act);
-    free(m->grad);
-    free(m->argmax);
+    lp_free(m->act);
+    lp_free(m->grad);
+    lp_free(m->argmax);
     lp_hooks_free(m);
-    free(m->nodes);
-    free(m->tensor_used);
+    lp_free(m->nodes);
+    lp_free(m->tensor_used);
     lp_lpw_close(m->file);
-    free(m);
+    lp_free(m);
 }
 
 /* ---- questions -------------------------------------------------------- */
@@ -321,7 +321,8 @@ static void free_slot(float **slot)
 
 void lp_model_release(lp_model *m)
 {
-    if (m == NULL || m->act == NULL)
+    /* a model whose build failed half-way may lack some of the arrays */
+    if (m == NULL || m->act == NULL || m->grad == NULL || m->argmax == NULL)
         return;
     for (int i = 0; i < m->n_nodes; i++) {
         free_slot(&m->act[i]);
@@ -353,6 +354,64 @@ static int alloc_aux(lp_model *m, int i, int n)
     return LP_OK;
 }
 
+/* ---- the memory a pass needs (checked against lp_set_memory_limit) ---- */
+
+static size_t add_sat(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+
+/* Bytes lp_alloc takes for node i's output over n images (its 64-byte
+ * rounding and header included), plus the max-pool choices kept for
+ * backward. SIZE_MAX when it does not fit in size_t. */
+static size_t node_bytes(const lp_model *m, int i, int n, unsigned flags)
+{
+    size_t count, bytes;
+    if (!lp_mul_size((size_t)n, m->nodes[i].size, &count) ||
+        count > (SIZE_MAX - 256) / sizeof(float))
+        return SIZE_MAX;
+    bytes = ((count * sizeof(float) + 63) & ~(size_t)63) + 64;
+    if (m->nodes[i].kind == LP_NODE_MAXPOOL && (flags & LP_RUN_GRAD))
+        bytes = add_sat(bytes, bytes); /* int32 per output element */
+    return bytes;
+}
+
+/* Peak bytes of the outputs of a forward pass of n images, replaying the
+ * executor's schedule: with LP_RUN_GRAD or LP_RUN_KEEP_ALL every output
+ * stays; otherwise an output goes after its last reader unless a hook
+ * keeps it. Backward's gradients are not included (each is checked when
+ * it is allocated). */
+static size_t forward_peak(const lp_model *m, int n, unsigned flags)
+{
+    int keep_all = (flags & (LP_RUN_GRAD | LP_RUN_KEEP_ALL)) != 0;
+    size_t live = node_bytes(m, 0, n, flags), peak = live;
+    for (int i = 1; i < m->n_nodes; i++) {
+        size_t b = node_bytes(m, i, n, flags);
+        if (b == SIZE_MAX || live == SIZE_MAX)
+            return SIZE_MAX;
+        live = add_sat(live, b);
+        if (live > peak)
+            peak = live;
+        if (keep_all)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            int j = m->nodes[i].in[k];
+            if (k == 1 && j == m->nodes[i].in[0])
+                break; /* the same input twice is freed once */
+            if (j >= 0 && m->nodes[j].last_use == i && !m->keep[j])
+                live -= node_bytes(m, j, n, flags);
+        }
+    }
+    return peak;
+}
+
+/* Refuse a pass over the memory limit before any of its allocations. */
+static int check_pass_memory(const lp_model *m, int n, unsigned flags)
+{
+    char what[64];
+    if (lp_memory_limit() == SIZE_MAX)
+        return LP_OK;
+    snprintf(what, sizeof what, "a forward pass of %d image%s", n, n == 1 ? "" : "s");
+    return lp_memory_check(forward_peak(m, n, flags), what);
+}
+
 int lp_model_forward(lp_model *m, const float *input, int n, float *output,
                      unsigned flags)
 {
@@ -363,6 +422,7 @@ int lp_model_forward(lp_model *m, const float *input, int n, float *output,
         return lp_set_error(LP_EINVAL, "batch size %d outside [1, %d]", n,
                             LP_MAX_BATCH);
     lp_model_release(m);
+    LP_TRY(check_pass_memory(m, n, flags));
     m->batch = n;
     m->flags = flags;
     last = m->n_nodes - 1;

@@ -37,6 +37,10 @@ int lp_require_ptr(const char *op, const char *what, const void *p);
 int lp_require_positive(const char *op, const char *what, int v);
 int lp_require_nonneg(const char *op, const char *what, int v);
 
+/* lp_memory_check for decoding a w x h image into `bytes` bytes, with the
+ * message "FORMAT: a WxH image needs N MB, more than --max-memory M MB". */
+int lp_memory_check_image(const char *format, size_t w, size_t h, size_t bytes);
+
 #define LP_TRY(expr)               \
     do {                           \
         int lp_try_rc_ = (expr);   \
