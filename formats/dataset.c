@@ -37,21 +37,15 @@ static int dataset_alloc(lp_dataset *d, int n, int w, int h, int c)
     return LP_OK;
 }
 
-int lp_cifar10_load(lp_dataset *d, const char *path, int limit)
+/* CIFAR-10 records from memory; `name` is used in messages. */
+static int cifar10_parse_named(lp_dataset *d, const uint8_t *data, size_t size,
+                               int limit, const char *name)
 {
-    uint8_t *data = NULL;
-    size_t size = 0;
     int n, rc;
-    if (d == NULL || path == NULL || limit < 0)
-        return lp_set_error(LP_EINVAL, "lp_cifar10_load: bad arguments");
-    memset(d, 0, sizeof *d);
-    LP_TRY(lp_read_file(path, DATASET_MAX_BYTES, &data, &size));
-    if (size == 0 || size % CIFAR_RECORD != 0 || size / CIFAR_RECORD > (1u << 30)) {
-        lp_free(data);
+    if (size == 0 || size % CIFAR_RECORD != 0 || size / CIFAR_RECORD > (1u << 30))
         return lp_set_error(LP_EFORMAT,
                             "%s: %zu bytes is not a whole number of CIFAR-10 "
-                            "records (%d bytes each)", path, size, CIFAR_RECORD);
-    }
+                            "records (%d bytes each)", name, size, CIFAR_RECORD);
     n = (int)(size / CIFAR_RECORD);
     if (limit > 0 && limit < n)
         n = limit;
@@ -62,7 +56,7 @@ int lp_cifar10_load(lp_dataset *d, const char *path, int limit)
         if (rec[0] > 9) {
             lp_dataset_free(d);
             rc = lp_set_error(LP_EFORMAT, "%s: record %d has label %d (not 0..9)",
-                              path, i, rec[0]);
+                              name, i, rec[0]);
             break;
         }
         d->labels[i] = rec[0];
@@ -70,6 +64,27 @@ int lp_cifar10_load(lp_dataset *d, const char *path, int limit)
             for (int c = 0; c < 3; c++)
                 px[p * 3 + c] = rec[1 + c * 1024 + p];
     }
+    return rc;
+}
+
+int lp_cifar10_parse(lp_dataset *d, const uint8_t *data, size_t size, int limit)
+{
+    if (d == NULL || (data == NULL && size > 0) || limit < 0)
+        return lp_set_error(LP_EINVAL, "lp_cifar10_parse: bad arguments");
+    memset(d, 0, sizeof *d);
+    return cifar10_parse_named(d, data, size, limit, "CIFAR-10 data");
+}
+
+int lp_cifar10_load(lp_dataset *d, const char *path, int limit)
+{
+    uint8_t *data = NULL;
+    size_t size = 0;
+    int rc;
+    if (d == NULL || path == NULL || limit < 0)
+        return lp_set_error(LP_EINVAL, "lp_cifar10_load: bad arguments");
+    memset(d, 0, sizeof *d);
+    LP_TRY(lp_read_file(path, DATASET_MAX_BYTES, &data, &size));
+    rc = cifar10_parse_named(d, data, size, limit, path);
     lp_free(data);
     return rc;
 }
@@ -79,37 +94,27 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int lp_mnist_load(lp_dataset *d, const char *images_path,
-                  const char *labels_path, int limit)
+/* An MNIST IDX pair from memory; the names are used in messages. */
+static int mnist_parse_named(lp_dataset *d, const uint8_t *img, size_t isize,
+                             const uint8_t *lab, size_t lsize, int limit,
+                             const char *iname, const char *lname)
 {
-    uint8_t *img = NULL, *lab = NULL;
-    size_t isize = 0, lsize = 0;
     uint32_t n, rows, cols;
-    int rc;
-    if (d == NULL || images_path == NULL || labels_path == NULL || limit < 0)
-        return lp_set_error(LP_EINVAL, "lp_mnist_load: bad arguments");
-    memset(d, 0, sizeof *d);
-    LP_TRY(lp_read_file(images_path, DATASET_MAX_BYTES, &img, &isize));
-    rc = lp_read_file(labels_path, DATASET_MAX_BYTES, &lab, &lsize);
-    if (rc != LP_OK) {
-        lp_free(img);
-        return rc;
-    }
-    rc = LP_EFORMAT;
+    int rc = LP_EFORMAT;
     if (isize < 16 || be32(img) != 0x803)
-        lp_set_error(rc, "%s: not an MNIST IDX image file (magic 0x803)", images_path);
+        lp_set_error(rc, "%s: not an MNIST IDX image file (magic 0x803)", iname);
     else if (lsize < 8 || be32(lab) != 0x801)
-        lp_set_error(rc, "%s: not an MNIST IDX label file (magic 0x801)", labels_path);
+        lp_set_error(rc, "%s: not an MNIST IDX label file (magic 0x801)", lname);
     else if ((n = be32(img + 4)) != be32(lab + 4) || n == 0 || n > (1u << 30))
-        lp_set_error(rc, "%s: %u images but %s has %u labels", images_path,
-                     be32(img + 4), labels_path, be32(lab + 4));
+        lp_set_error(rc, "%s: %u images but %s has %u labels", iname,
+                     be32(img + 4), lname, be32(lab + 4));
     else if ((rows = be32(img + 8)) == 0 || (cols = be32(img + 12)) == 0 ||
              rows > 4096 || cols > 4096)
-        lp_set_error(rc, "%s: bad image size %ux%u", images_path, be32(img + 8),
+        lp_set_error(rc, "%s: bad image size %ux%u", iname, be32(img + 8),
                      be32(img + 12));
     else if (isize != 16 + (size_t)n * rows * cols || lsize != 8 + (size_t)n)
         lp_set_error(rc, "%s: file sizes do not match %u images of %ux%u",
-                     images_path, n, rows, cols);
+                     iname, n, rows, cols);
     else {
         int count = (limit > 0 && (uint32_t)limit < n) ? limit : (int)n;
         rc = dataset_alloc(d, count, (int)cols, (int)rows, 1);
@@ -118,6 +123,34 @@ int lp_mnist_load(lp_dataset *d, const char *images_path,
             memcpy(d->labels, lab + 8, (size_t)count);
         }
     }
+    return rc;
+}
+
+int lp_mnist_parse(lp_dataset *d, const uint8_t *images, size_t images_size,
+                   const uint8_t *labels, size_t labels_size, int limit)
+{
+    if (d == NULL || (images == NULL && images_size > 0) ||
+        (labels == NULL && labels_size > 0) || limit < 0)
+        return lp_set_error(LP_EINVAL, "lp_mnist_parse: bad arguments");
+    memset(d, 0, sizeof *d);
+    return mnist_parse_named(d, images, images_size, labels, labels_size, limit,
+                             "MNIST images", "MNIST labels");
+}
+
+int lp_mnist_load(lp_dataset *d, const char *images_path,
+                  const char *labels_path, int limit)
+{
+    uint8_t *img = NULL, *lab = NULL;
+    size_t isize = 0, lsize = 0;
+    int rc;
+    if (d == NULL || images_path == NULL || labels_path == NULL || limit < 0)
+        return lp_set_error(LP_EINVAL, "lp_mnist_load: bad arguments");
+    memset(d, 0, sizeof *d);
+    LP_TRY(lp_read_file(images_path, DATASET_MAX_BYTES, &img, &isize));
+    rc = lp_read_file(labels_path, DATASET_MAX_BYTES, &lab, &lsize);
+    if (rc == LP_OK)
+        rc = mnist_parse_named(d, img, isize, lab, lsize, limit, images_path,
+                               labels_path);
     lp_free(img);
     lp_free(lab);
     return rc;

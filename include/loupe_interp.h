@@ -185,6 +185,82 @@ long lp_method_passes(const lp_method *me, const struct lp_model *m,
 int lp_render_heatmap(const lp_model_info *info, const float *x,
                       const float *map, int h, int w, uint8_t **rgb,
                       int *out_w, int *out_h);
+/* The same overlay at the input's own size, without the colour bar
+ * (thumbnails, e.g. the evaluate report): *rgb is lp_alloc'ed h x w x 3;
+ * range (may be NULL) receives the map values at the two ends of the
+ * scale: {lo, hi}, with lo == -hi < 0 when the scale is diverging. */
+int lp_render_overlay(const lp_model_info *info, const float *x,
+                      const float *map, int h, int w, uint8_t **rgb,
+                      float range[2]);
+
+/* ---- metrics (interp/metrics.c; docs/methods/metrics.md) ---------------- */
+
+typedef enum { LP_PROTOCOL_RISE = 0, LP_PROTOCOL_XPLIQUE } lp_protocol;
+typedef enum {
+    LP_SUBSTRATE_ZERO = 0, /* 0 in normalised space (the mean colour) */
+    LP_SUBSTRATE_BLUR,     /* RISE's gkern(11, 5) blur of the image */
+    LP_SUBSTRATE_MEAN      /* each channel's mean over the image */
+} lp_substrate;
+
+/* Deletion / insertion protocol (Petsiuk et al. 2018). */
+typedef struct {
+    lp_protocol protocol;
+    int steps;                 /* n steps (row_steps = 0) */
+    int row_steps;             /* 1: n = ceil(HW / W), W pixels a step (RISE) */
+    lp_substrate deletion_substrate, insertion_substrate;
+    lp_score_kind score;       /* RISE: prob; Xplique: logit */
+    int batch;                 /* images per forward (default 32) */
+} lp_causal_options;
+
+void lp_causal_defaults(lp_causal_options *o, lp_protocol protocol);
+/* Number of steps n (the curve has n + 1 points) for an h x w input. */
+int lp_causal_steps(const lp_causal_options *o, int h, int w);
+/* The substrate of x[c, h, w] (out != x). */
+int lp_substrate_make(lp_substrate s, const float *x, int c, int h, int w,
+                      float *out);
+/* Pixel indices by decreasing map value (ties: lower index first). */
+int lp_rank_pixels(const float *map, int n, int *order);
+/* Deletion (insertion = 0) or insertion curve of one image x[C, H, W]
+ * explained by map[H, W] for class cls: writes curve[n + 1] and its AUC
+ * (trapezoid rule on [0, 1]); adds the forwards done to *forwards. */
+int lp_metric_causal(struct lp_model *m, const float *x, int cls,
+                     const float *map, int insertion, const lp_causal_options *o,
+                     float *curve, double *auc, long *forwards);
+
+/* MuFidelity (Bhatt et al. 2020): keep[samples, grid, grid] = u > subset,
+ * seeded; then the Spearman and Pearson correlations between the logit
+ * drop f(x) - f(x * m) and the removed attribution sum(map * (1 - m)). */
+int lp_mufidelity_cells(uint8_t *keep, int samples, int grid, float subset,
+                        uint64_t seed);
+int lp_metric_mufidelity(struct lp_model *m, const float *x, int cls,
+                         const float *map, const uint8_t *keep, int samples,
+                         int grid, int batch, double *spearman, double *pearson,
+                         long *forwards);
+
+/* Stability: noise[samples, per] ~ U[lo, hi) (seeded); then average
+ * stability (relative = 0, Xplique: mean L2 distance of the maps) or max
+ * sensitivity (relative = 1, Captum: max relative Frobenius distance)
+ * of `method` re-run on x + noise_j. map is method's map of x. */
+int lp_stability_noise(float *noise, int samples, size_t per, float lo,
+                       float hi, uint64_t seed);
+int lp_metric_stability(struct lp_model *m, const lp_method *method,
+                        const lp_explain_options *o, const float *x, int cls,
+                        const float *map, const float *noise, int samples,
+                        int relative, double *value, long *passes);
+
+/* Statistics: Pearson and Spearman (average ranks for ties) correlation,
+ * 0 when a side is constant; of maps, optionally of absolute values;
+ * mean SSIM of two maps scaled to [0, 1] (7 x 7 windows). */
+double lp_pearson(const double *a, const double *b, int n);
+double lp_spearman(const double *a, const double *b, int n);
+int lp_spearman_checked(const double *a, const double *b, int n, double *rho);
+int lp_map_spearman(const float *a, const float *b, int n, int absolute,
+                    double *rho);
+int lp_map_ssim(const float *a, const float *b, int h, int w, double *ssim);
+/* MeGe and ReCo (Fel et al. 2020) from the distances of the pairs whose
+ * models agree (s_eq) and disagree (s_ne). NaN when undefined. */
+int lp_mege_reco(const double *s_eq, int n_eq, const double *s_ne, int n_ne,
+                 double *mege, double *reco);
 
 /* ---- the methods (one file per family) -------------------------------- */
 
@@ -222,6 +298,8 @@ int lp_sobol_attribution(struct lp_model *, const float *, int, const int *, con
 int lp_hsic_attribution(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_lime(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_kernelshap(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+/* metrics.c: a uniform random map, the baseline of the metrics */
+int lp_random_attribution(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 
 /* interp/sobol.c — the quasi-random design and estimator core of Sobol
  * attribution, public for tests and for other sensitivity analyses. */

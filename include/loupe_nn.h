@@ -60,6 +60,17 @@ int lp_model_load(lp_model **out, const char *path);
 int lp_model_from_lpw(lp_model **out, struct lp_lpw *file);
 void lp_model_free(lp_model *m);
 
+/* Parameter groups of a weight file in file (= forward) order: "conv1",
+ * "layer4", "fc"; "blocks.11", "encoder.layers.encoder_layer_11", "head"
+ * (nn/randomize.c). groups[k] holds up to 95 characters. */
+int lp_lpw_param_groups(const struct lp_lpw *f, char (*groups)[96], int max,
+                        int *count);
+/* A new model from f with every tensor of the named groups redrawn from a
+ * normal with the tensor's own mean and std (BatchNorm running statistics
+ * kept): Adebayo et al. 2018's model-parameter randomisation. Seeded. */
+int lp_model_randomized(lp_model **out, const struct lp_lpw *f,
+                        const char *const *groups, int n_groups, uint64_t seed);
+
 const lp_model_info *lp_model_get_info(const lp_model *m);
 /* Class name of output k, or NULL when the file has no labels. */
 const char *lp_model_label(const lp_model *m, int k);

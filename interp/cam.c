@@ -204,13 +204,13 @@ static int grad_pass(lp_model *m, const cam_layer *L, const float *x, int c,
 typedef enum { CAM_GRAD, CAM_GRADPP, CAM_LAYER, CAM_HIRES } cam_kind;
 
 /* The map [h, w] of one image from A, G [C, h, w]. */
-static void combine(cam_kind kind, const cam_layer *L, const float *A, const float *G,
-                    int relu, float *map)
+static int combine(cam_kind kind, const cam_layer *L, const float *A, const float *G,
+                   int relu, float *map)
 {
     size_t hw = (size_t)L->h * L->w;
-    double *acc = calloc(hw, sizeof(double));
+    double *acc = lp_calloc(hw, sizeof(double));
     if (acc == NULL)
-        return;
+        return LP_ENOMEM;
     for (int k = 0; k < L->c; k++) {
         const float *a = A + (size_t)k * hw, *g = G + (size_t)k * hw;
         double wk = 0.0;
@@ -245,7 +245,8 @@ static void combine(cam_kind kind, const cam_layer *L, const float *A, const flo
     }
     for (size_t p = 0; p < hw; p++)
         map[p] = (float)((relu && acc[p] < 0.0) ? 0.0 : acc[p]);
-    free(acc);
+    lp_free(acc);
+    return LP_OK;
 }
 
 /* Maps [n, h, w] at layer resolution -> out [n, H, W]. */
@@ -276,8 +277,8 @@ static int gradient_cam(cam_kind kind, const char *method, lp_model *m, const fl
         int c = n - s < batch ? n - s : batch;
         rc = grad_pass(m, &L, x + (size_t)s * per, c, classes + s, o, A, G, rep);
         for (int b = 0; b < c && rc == LP_OK; b++)
-            combine(kind, &L, A + (size_t)b * L.per, G + (size_t)b * L.per, !o->no_relu,
-                    maps + (size_t)(s + b) * L.h * L.w);
+            rc = combine(kind, &L, A + (size_t)b * L.per, G + (size_t)b * L.per,
+                         !o->no_relu, maps + (size_t)(s + b) * L.h * L.w);
         if (o->progress)
             o->progress(o->progress_user, s + c, n);
     }
@@ -358,7 +359,7 @@ int lp_scorecam(lp_model *m, const float *x, int n, const int *classes,
     up = lp_alloc((size_t)L.c * HW, sizeof(float));
     xb = lp_alloc((size_t)batch * per, sizeof(float));
     scores = lp_alloc((size_t)L.c, sizeof(float));
-    cls = malloc((size_t)L.c * sizeof(int));
+    cls = lp_alloc((size_t)L.c, sizeof(int));
     maps = lp_alloc((size_t)n * hw, sizeof(float));
     rc = (A && up && xb && scores && cls && maps) ? LP_OK : LP_ENOMEM;
     for (int b = 0; b < n && rc == LP_OK; b++) {
@@ -404,7 +405,7 @@ int lp_scorecam(lp_model *m, const float *x, int n, const int *classes,
         for (int k = 0; k < L.c; k++)
             sum += exp((double)scores[k] - mx);
         {
-            double *acc = calloc(hw, sizeof(double));
+            double *acc = lp_calloc(hw, sizeof(double));
             float *map = maps + (size_t)b * hw;
             if (acc == NULL) {
                 rc = LP_ENOMEM;
@@ -418,7 +419,7 @@ int lp_scorecam(lp_model *m, const float *x, int n, const int *classes,
             }
             for (size_t p = 0; p < hw; p++)
                 map[p] = (float)((!o->no_relu && acc[p] < 0.0) ? 0.0 : acc[p]);
-            free(acc);
+            lp_free(acc);
         }
     }
     if (rc == LP_OK)
@@ -427,7 +428,7 @@ int lp_scorecam(lp_model *m, const float *x, int n, const int *classes,
     lp_free(up);
     lp_free(xb);
     lp_free(scores);
-    free(cls);
+    lp_free(cls);
     lp_free(maps);
     return rc;
 }
@@ -443,11 +444,11 @@ int lp_scorecam(lp_model *m, const float *x, int n, const int *classes,
 static int eigen_projection(const float *A, int C, size_t hw, float *map)
 {
     int side = hw <= (size_t)C ? (int)hw : C;
-    double *X = malloc(hw * (size_t)C * sizeof(double)); /* [hw][C] centred */
-    double *mean = calloc((size_t)C, sizeof(double));
-    double *Gm = malloc((size_t)side * side * sizeof(double));
-    double *u = malloc((size_t)side * sizeof(double)), *t = malloc((size_t)side * sizeof(double));
-    double *proj = calloc(hw, sizeof(double));
+    double *X = lp_alloc(hw * (size_t)C, sizeof(double)); /* [hw][C] centred */
+    double *mean = lp_calloc((size_t)C, sizeof(double));
+    double *Gm = lp_alloc((size_t)side * side, sizeof(double));
+    double *u = lp_alloc((size_t)side, sizeof(double)), *t = lp_alloc((size_t)side, sizeof(double));
+    double *proj = lp_calloc(hw, sizeof(double));
     double lambda = 0.0, dot = 0.0;
     int rc = (X && mean && Gm && u && t && proj) ? LP_OK : LP_ENOMEM;
     if (rc != LP_OK)
@@ -548,12 +549,12 @@ write:
     for (size_t p = 0; p < hw; p++)
         map[p] = (float)proj[p];
 done:
-    free(X);
-    free(mean);
-    free(Gm);
-    free(u);
-    free(t);
-    free(proj);
+    lp_free(X);
+    lp_free(mean);
+    lp_free(Gm);
+    lp_free(u);
+    lp_free(t);
+    lp_free(proj);
     return rc;
 }
 

@@ -98,7 +98,7 @@ int lp_blur_gaussian(float *out, const float *in, int planes, int h, int w,
     if (!(sigma > 0.0f) || sigma > 1000.0f)
         return lp_set_error(LP_EINVAL, "blur: sigma %g outside (0, 1000]", (double)sigma);
     r = (int)ceil(3.0 * sigma);
-    k = malloc((size_t)(2 * r + 1) * sizeof *k);
+    k = lp_alloc((size_t)(2 * r + 1), sizeof *k);
     if (k == NULL)
         return LP_ENOMEM;
     for (int i = -r; i <= r; i++)
@@ -106,7 +106,7 @@ int lp_blur_gaussian(float *out, const float *in, int planes, int h, int w,
     for (int i = 0; i < 2 * r + 1; i++)
         k[i] /= sum;
     rc = separable(out, in, planes, h, w, k, r, r, 0);
-    free(k);
+    lp_free(k);
     return rc;
 }
 
@@ -116,13 +116,13 @@ int lp_blur_box(float *out, const float *in, int planes, int h, int w, int k)
     int rc;
     if (k < 1 || k > 4096)
         return lp_set_error(LP_EINVAL, "box blur: size %d outside [1, 4096]", k);
-    kern = malloc((size_t)k * sizeof *kern);
+    kern = lp_alloc((size_t)k, sizeof *kern);
     if (kern == NULL)
         return LP_ENOMEM;
     for (int i = 0; i < k; i++)
         kern[i] = 1.0 / k;
     /* OpenCV anchor (-1,-1) = k/2: window [x - k/2, x + (k-1) - k/2] */
     rc = separable(out, in, planes, h, w, kern, k / 2, k - 1 - k / 2, 1);
-    free(kern);
+    lp_free(kern);
     return rc;
 }

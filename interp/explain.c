@@ -59,6 +59,9 @@ static const lp_method methods[] = {
     {"lime", lp_lime, 0, "local linear surrogate on grid cells", "Ribeiro et al. 2016"},
     {"kernelshap", lp_kernelshap, 0, "Shapley values of grid cells by weighted regression",
      "Lundberg & Lee 2017"},
+    {"random", lp_random_attribution, 0,
+     "random map on a --grid lattice (8), upsampled: the baseline a method must beat",
+     "Hooker et al. 2019; Petsiuk et al. 2018"},
     {NULL, NULL, 0, NULL, NULL},
 };
 
@@ -134,6 +137,8 @@ long lp_method_passes(const lp_method *me, const lp_model *m,
         return or_default(o->lime_samples, 150);
     if (!strcmp(n, "kernelshap"))
         return or_default(o->lime_samples, 800);
+    if (!strcmp(n, "random"))
+        return 0;
     if (!strcmp(n, "scorecam"))
         return 1 + 2048; /* one forward per channel of the layer; at most */
     return 1;

@@ -74,36 +74,89 @@ static void draw_text(uint8_t *img, int w, int h, int x, int y, const char *s)
 static float input_pixel(const lp_model_info *info, const float *x, int c, int h,
                          int w, int yy, int xx)
 {
-    int cc = info->in_c == 1 ? 0 : c;
+    int cc = c < info->in_c ? c : 0; /* grey (or 2-channel) input: grey */
     float v = x[((size_t)cc * h + yy) * w + xx] * info->std[cc] + info->mean[cc];
     return v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
 }
 
-int lp_render_heatmap(const lp_model_info *info, const float *x,
-                      const float *map, int h, int w, uint8_t **rgb,
-                      int *out_w, int *out_h)
+/* The colour scale of a map: [lo, hi] over its finite values; a map with
+ * a real negative part gets a diverging scale centred on 0. */
+static int map_scale(const float *map, size_t n, float *lo_out, float *hi_out)
 {
-    float lo = INFINITY, hi = -INFINITY, span;
-    int scale, iw, ih, W, H, diverging;
-    uint8_t *img;
-    char label[32];
-    if (info == NULL || x == NULL || map == NULL || rgb == NULL || h < 1 || w < 1)
-        return lp_set_error(LP_EINVAL, "lp_render_heatmap: bad arguments");
-    for (size_t i = 0; i < (size_t)h * w; i++)
+    float lo = INFINITY, hi = -INFINITY;
+    int diverging;
+    for (size_t i = 0; i < n; i++)
         if (isfinite(map[i])) {
             if (map[i] < lo) lo = map[i];
             if (map[i] > hi) hi = map[i];
         }
     if (!(lo <= hi))
         lo = hi = 0.0f;
-    /* both signs with a real negative part: centre a diverging scale on 0 */
     diverging = lo < 0.0f && hi > 0.0f && -lo > 0.05f * hi;
     if (diverging) {
         float a = fmaxf(-lo, hi);
         lo = -a;
         hi = a;
     }
-    span = hi > lo ? hi - lo : 1.0f;
+    *lo_out = lo;
+    *hi_out = hi;
+    return diverging;
+}
+
+/* Paint the map at half opacity over the de-normalised input, each input
+ * pixel as a scale x scale block, into img (rows of `stride` RGB pixels). */
+static void paint_overlay(const lp_model_info *info, const float *x,
+                          const float *map, int h, int w, int scale, float lo,
+                          float hi, int diverging, uint8_t *img, int stride)
+{
+    float span = hi > lo ? hi - lo : 1.0f;
+    for (int y = 0; y < h * scale; y++)
+        for (int xx = 0; xx < w * scale; xx++) {
+            int sy = y / scale, sx = xx / scale;
+            float v = map[(size_t)sy * w + sx], col[3], a = 0.5f;
+            colour(isfinite(v) ? (v - lo) / span : 0.0f, diverging, col);
+            for (int c = 0; c < 3; c++) {
+                float base = input_pixel(info, x, c, h, w, sy, sx);
+                float o = (1.0f - a) * base + a * col[c];
+                img[((size_t)y * stride + xx) * 3 + c] = (uint8_t)(o * 255.0f + 0.5f);
+            }
+        }
+}
+
+int lp_render_overlay(const lp_model_info *info, const float *x,
+                      const float *map, int h, int w, uint8_t **rgb,
+                      float range[2])
+{
+    float lo, hi;
+    int diverging;
+    uint8_t *img;
+    if (info == NULL || x == NULL || map == NULL || rgb == NULL || h < 1 ||
+        w < 1 || (size_t)h * (size_t)w > LP_IMAGE_MAX_PIXELS)
+        return lp_set_error(LP_EINVAL, "lp_render_overlay: bad arguments");
+    diverging = map_scale(map, (size_t)h * w, &lo, &hi);
+    img = lp_alloc((size_t)h * w * 3, 1);
+    if (img == NULL)
+        return LP_ENOMEM;
+    paint_overlay(info, x, map, h, w, 1, lo, hi, diverging, img, w);
+    if (range != NULL) {
+        range[0] = lo;
+        range[1] = hi;
+    }
+    *rgb = img;
+    return LP_OK;
+}
+
+int lp_render_heatmap(const lp_model_info *info, const float *x,
+                      const float *map, int h, int w, uint8_t **rgb,
+                      int *out_w, int *out_h)
+{
+    float lo, hi;
+    int scale, iw, ih, W, H, diverging;
+    uint8_t *img;
+    char label[32];
+    if (info == NULL || x == NULL || map == NULL || rgb == NULL || h < 1 || w < 1)
+        return lp_set_error(LP_EINVAL, "lp_render_heatmap: bad arguments");
+    diverging = map_scale(map, (size_t)h * w, &lo, &hi);
     scale = (h < w ? h : w) >= 224 ? 1 : (224 + (h < w ? h : w) - 1) / (h < w ? h : w);
     iw = w * scale;
     ih = h * scale;
@@ -113,17 +166,7 @@ int lp_render_heatmap(const lp_model_info *info, const float *x,
     if (img == NULL)
         return LP_ENOMEM;
     memset(img, 255, (size_t)W * H * 3);
-    for (int y = 0; y < ih; y++)
-        for (int xx = 0; xx < iw; xx++) {
-            int sy = y / scale, sx = xx / scale;
-            float v = map[(size_t)sy * w + sx], col[3], a = 0.5f;
-            colour(isfinite(v) ? (v - lo) / span : 0.0f, diverging, col);
-            for (int c = 0; c < 3; c++) {
-                float base = input_pixel(info, x, c, h, w, sy, sx);
-                float o = (1.0f - a) * base + a * col[c];
-                img[((size_t)y * W + xx) * 3 + c] = (uint8_t)(o * 255.0f + 0.5f);
-            }
-        }
+    paint_overlay(info, x, map, h, w, scale, lo, hi, diverging, img, W);
     /* the bar: top = hi, bottom = lo */
     for (int y = 0; y < ih; y++) {
         float col[3];

@@ -113,9 +113,9 @@ static int run_attention(const char *method, int need_grad, attn_map_fn fn, lp_m
     logits = lp_alloc((size_t)batch * k, sizeof(float));
     dlogits = lp_alloc((size_t)batch * k, sizeof(float));
     maps = lp_alloc((size_t)n * g * g, sizeof(float));
-    work = malloc((size_t)3 * T * T * sizeof(double));
-    probs = malloc((size_t)va.count * sizeof *probs);
-    grads = malloc((size_t)va.count * sizeof *grads);
+    work = lp_alloc((size_t)3 * T * T, sizeof(double));
+    probs = lp_alloc((size_t)va.count, sizeof *probs);
+    grads = lp_alloc((size_t)va.count, sizeof *grads);
     if (!logits || !dlogits || !maps || !work || !probs || !grads) {
         rc = LP_ENOMEM;
         goto done;
@@ -168,9 +168,9 @@ done:
     lp_free(logits);
     lp_free(dlogits);
     lp_free(maps);
-    free(work);
-    free(probs);
-    free(grads);
+    lp_free(work);
+    lp_free(probs);
+    lp_free(grads);
     return rc;
 }
 

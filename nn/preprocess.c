@@ -49,9 +49,9 @@ typedef struct {
 
 static void plan_free(resample_plan *p)
 {
-    free(p->start);
-    free(p->taps);
-    free(p->coef);
+    lp_free(p->start);
+    lp_free(p->taps);
+    lp_free(p->coef);
 }
 
 /* PIL's precompute_coeffs + normalize_coeffs_8bpc for one axis. */
@@ -64,12 +64,12 @@ static int plan_axis(resample_plan *p, int in_size, int out_size, int bicubic)
     double *w;
     support *= filterscale;
     p->max_taps = (int)ceil(support) * 2 + 1;
-    p->start = calloc((size_t)out_size, sizeof(int));
-    p->taps = calloc((size_t)out_size, sizeof(int));
-    p->coef = calloc((size_t)out_size * (size_t)p->max_taps, sizeof(int32_t));
-    w = calloc((size_t)p->max_taps, sizeof(double));
+    p->start = lp_calloc((size_t)out_size, sizeof(int));
+    p->taps = lp_calloc((size_t)out_size, sizeof(int));
+    p->coef = lp_calloc((size_t)out_size * (size_t)p->max_taps, sizeof(int32_t));
+    w = lp_calloc((size_t)p->max_taps, sizeof(double));
     if (!p->start || !p->taps || !p->coef || !w) {
-        free(w);
+        lp_free(w);
         plan_free(p);
         return lp_set_error(LP_ENOMEM, "out of memory resizing");
     }
@@ -96,7 +96,7 @@ static int plan_axis(resample_plan *p, int in_size, int out_size, int bicubic)
         p->start[xx] = xmin;
         p->taps[xx] = xmax;
     }
-    free(w);
+    lp_free(w);
     return LP_OK;
 }
 
@@ -117,7 +117,7 @@ static int resize_pil(uint8_t *dst, int ow, int oh, const uint8_t *src, int w,
         plan_free(&ph);
         return LP_ENOMEM;
     }
-    tmp = malloc((size_t)ow * h * c);
+    tmp = lp_alloc((size_t)ow * h, (size_t)c);
     if (tmp == NULL) {
         plan_free(&ph);
         plan_free(&pv);
@@ -141,7 +141,7 @@ static int resize_pil(uint8_t *dst, int ow, int oh, const uint8_t *src, int w,
                     acc += (int64_t)tmp[((size_t)(pv.start[y] + t) * ow + x) * c + ch] * k[t];
                 dst[((size_t)y * ow + x) * c + ch] = clip8(acc);
             }
-    free(tmp);
+    lp_free(tmp);
     plan_free(&ph);
     plan_free(&pv);
     return LP_OK;
@@ -151,7 +151,7 @@ static int resize_pil(uint8_t *dst, int ow, int oh, const uint8_t *src, int w,
 static uint8_t *convert_channels(const lp_image *img, int want)
 {
     size_t pixels = (size_t)img->width * img->height;
-    uint8_t *out = malloc(pixels * (size_t)want);
+    uint8_t *out = lp_alloc(pixels, (size_t)want);
     int c = img->channels;
     if (out == NULL) {
         lp_set_error(LP_ENOMEM, "out of memory converting the image");
@@ -226,15 +226,15 @@ int lp_model_prepare_image(const lp_model *m, const lp_image *img, float *out)
     conv = convert_channels(img, c);
     if (conv == NULL)
         return LP_ENOMEM;
-    resized = malloc((size_t)rw * rh * c);
+    resized = lp_alloc((size_t)rw * rh, (size_t)c);
     if (resized == NULL) {
-        free(conv);
+        lp_free(conv);
         return lp_set_error(LP_ENOMEM, "out of memory resizing");
     }
     rc = lp_image_resize(resized, rw, rh, conv, img->width, img->height, c, bicubic);
-    free(conv);
+    lp_free(conv);
     if (rc != LP_OK) {
-        free(resized);
+        lp_free(resized);
         return rc;
     }
     /* torchvision CenterCrop: top = int(round((h - crop) / 2.0)) */
@@ -246,6 +246,6 @@ int lp_model_prepare_image(const lp_model *m, const lp_image *img, float *out)
                 float v = resized[((size_t)(y + top) * rw + x + left) * c + ch] / 255.0f;
                 out[((size_t)ch * crop_h + y) * crop_w + x] = (v - in->mean[ch]) / in->std[ch];
             }
-    free(resized);
+    lp_free(resized);
     return LP_OK;
 }

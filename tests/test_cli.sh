@@ -5,8 +5,10 @@
 # leave no output file behind).
 #   usage: tests/test_cli.sh BUILD_DIR
 # Prints "N passed, N failed" and exits non-zero on any failure.
+# LOUPE_RUN, when set, prefixes every loupe invocation (make valgrind sets
+# it to "valgrind -q --error-exitcode=1 ...").
 
-LOUPE=${1:-build}/loupe
+LOUPE="${LOUPE_RUN:+$LOUPE_RUN }${1:-build}/loupe"
 T=$(mktemp -d "${TMPDIR:-/tmp}/loupe-cli.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 pass=0

@@ -113,5 +113,68 @@ int cli_status(int lp_rc)
 {
     if (lp_rc == LP_OK)
         return CLI_OK;
-    return lp_rc == LP_ENOMEM ? CLI_FAIL : CLI_BAD_INPUT;
+    /* refused by --max-memory: the input is too large for the limit */
+    if (lp_rc == LP_ENOMEM && !lp_memory_limit_refused())
+        return CLI_FAIL;
+    return CLI_BAD_INPUT;
+}
+
+/* ---- options shared by explain and evaluate ---------------------------- */
+
+int cli_enum(const char *cmd, const char *opt, const char *v, const char *const *names,
+             int *out)
+{
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(v, names[i])) {
+            *out = i;
+            return CLI_OK;
+        }
+    return cli_error("%s: %s '%s' is not one of the choices (see --help)", cmd, opt, v);
+}
+
+int cli_float(const char *cmd, const char *opt, const char *v, double lo, double hi,
+              float *out)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (*v == '\0' || *end != '\0' || !(d >= lo && d <= hi))
+        return cli_error("%s: %s expects a number in [%g, %g], got '%s'", cmd, opt, lo, hi, v);
+    *out = (float)d;
+    return CLI_OK;
+}
+
+int cli_method_option(const char *cmd, const char *k, const char *v, lp_explain_options *o)
+{
+    static const char *quads[] = {"left", "right", "middle", "trapezoid", "gausslegendre", NULL};
+    static const char *bases[] = {"zero", "black", "blur", "uniform", NULL};
+    static const char *perts[] = {"inpaint", "blur", "amplitude", NULL};
+    static const char *ests[] = {"jansen", "saltelli", "homma", "janon", NULL};
+    int e = 0, rc = CLI_OK;
+    if (!strcmp(k, "--layer")) o->layer = v;
+    else if (!strcmp(k, "--score")) {
+        if (lp_score_parse(v, &o->score) != LP_OK) rc = cli_error("%s: %s", cmd, lp_last_error());
+    } else if (!strcmp(k, "--steps")) rc = cli_int(k, v, 1, 100000, &o->steps);
+    else if (!strcmp(k, "--quadrature")) { rc = cli_enum(cmd, k, v, quads, &e); o->quadrature = (lp_quadrature)e; }
+    else if (!strcmp(k, "--baseline")) { rc = cli_enum(cmd, k, v, bases, &e); o->baseline = (lp_baseline_kind)e; }
+    else if (!strcmp(k, "--samples")) rc = cli_int(k, v, 1, 1000000, &o->samples);
+    else if (!strcmp(k, "--noise")) rc = cli_float(cmd, k, v, 0.0, 100.0, &o->noise);
+    else if (!strcmp(k, "--patch")) rc = cli_int(k, v, 1, 100000, &o->patch);
+    else if (!strcmp(k, "--stride")) rc = cli_int(k, v, 1, 100000, &o->stride);
+    else if (!strcmp(k, "--occlusion-value")) rc = cli_float(cmd, k, v, -1e6, 1e6, &o->occlusion_value);
+    else if (!strcmp(k, "--masks")) rc = cli_int(k, v, 1, 10000000, &o->masks);
+    else if (!strcmp(k, "--grid")) rc = cli_int(k, v, 1, 100000, &o->grid);
+    else if (!strcmp(k, "--p")) rc = cli_float(cmd, k, v, 0.0, 1.0, &o->keep_prob);
+    else if (!strcmp(k, "--designs")) rc = cli_int(k, v, 1, 1 << 24, &o->designs);
+    else if (!strcmp(k, "--perturbation")) { rc = cli_enum(cmd, k, v, perts, &e); o->perturbation = (lp_perturbation)e; }
+    else if (!strcmp(k, "--estimator")) { rc = cli_enum(cmd, k, v, ests, &e); o->estimator = (lp_sobol_estimator)e; }
+    else if (!strcmp(k, "--lime-samples")) rc = cli_int(k, v, 1, 1000000, &o->lime_samples);
+    else if (!strcmp(k, "--batch")) rc = cli_int(k, v, 1, 4096, &o->batch);
+    else if (!strcmp(k, "--seed")) {
+        char *end;
+        unsigned long long s = strtoull(v, &end, 10);
+        if (*v == '\0' || *end != '\0') rc = cli_error("%s: --seed expects an integer", cmd);
+        o->seed = (uint64_t)s;
+    } else
+        return -1;
+    return rc;
 }

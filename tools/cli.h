@@ -16,7 +16,7 @@
 
 /* Exit status for a library status code: out of memory is a runtime
  * failure (1); everything else (bad file, bad shape, unwritable output
- * path) was caused by the input (2). */
+ * path, more memory than --max-memory allows) was caused by the input (2). */
 int cli_status(int lp_rc);
 
 /* Print "loupe: <message>" on stderr and return CLI_BAD_INPUT. */
@@ -45,10 +45,22 @@ void cli_free_batch(cli_batch *batch);
 /* Load a model, printing a one-line error on failure. */
 int cli_load_model(const char *path, lp_model **m);
 
+/* Parse an option value: one of names[] (index into *out), a float in
+ * [lo, hi]. Errors are printed as "loupe: CMD: ..." (CLI_BAD_INPUT). */
+int cli_enum(const char *cmd, const char *opt, const char *v, const char *const *names,
+             int *out);
+int cli_float(const char *cmd, const char *opt, const char *v, double lo, double hi,
+              float *out);
+/* An attribution-method option (--steps, --masks, --layer, --seed ...)
+ * into o: CLI_OK, CLI_BAD_INPUT (error printed), or -1 when k is not one. */
+int cli_method_option(const char *cmd, const char *k, const char *v,
+                      lp_explain_options *o);
+
 /* Subcommands */
 int cmd_predict(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
 
 #endif /* LOUPE_CLI_H */

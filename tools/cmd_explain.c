@@ -99,26 +99,6 @@ static void on_progress(void *user, long done, long total)
 
 /* ---- options -------------------------------------------------------------- */
 
-static int parse_enum(const char *opt, const char *v, const char *const *names, int *out)
-{
-    for (int i = 0; names[i]; i++)
-        if (!strcmp(v, names[i])) {
-            *out = i;
-            return CLI_OK;
-        }
-    return cli_error("explain: %s '%s' is not one of the choices (see --help)", opt, v);
-}
-
-static int parse_float(const char *opt, const char *v, double lo, double hi, float *out)
-{
-    char *end;
-    double d = strtod(v, &end);
-    if (*v == '\0' || *end != '\0' || !(d >= lo && d <= hi))
-        return cli_error("explain: %s expects a number in [%g, %g], got '%s'", opt, lo, hi, v);
-    *out = (float)d;
-    return CLI_OK;
-}
-
 typedef struct {
     const char *model, *npy, *methods, *target, *out, *png, *baseline_file;
     const char *images[CLI_MAX_IMAGES];
@@ -128,14 +108,10 @@ typedef struct {
 
 static int parse_args(int argc, char **argv, explain_args *a)
 {
-    static const char *quads[] = {"left", "right", "middle", "trapezoid", "gausslegendre", NULL};
-    static const char *bases[] = {"zero", "black", "blur", "uniform", NULL};
-    static const char *perts[] = {"inpaint", "blur", "amplitude", NULL};
-    static const char *ests[] = {"jansen", "saltelli", "homma", "janon", NULL};
     lp_explain_defaults(&a->o);
     for (int i = 2; i < argc; i++) {
         const char *k = argv[i], *v;
-        int e = 0, rc = CLI_OK;
+        int rc = CLI_OK;
         if (!strcmp(k, "--quiet")) { a->quiet = 1; continue; }
         if (!strcmp(k, "--no-relu")) { a->o.no_relu = 1; continue; }
         if (strncmp(k, "--", 2) || !strcmp(k, "--help") || !strcmp(k, "--list"))
@@ -152,32 +128,8 @@ static int parse_args(int argc, char **argv, explain_args *a)
         else if (!strcmp(k, "--target")) a->target = v;
         else if (!strcmp(k, "--out")) a->out = v;
         else if (!strcmp(k, "--png")) a->png = v;
-        else if (!strcmp(k, "--layer")) a->o.layer = v;
-        else if (!strcmp(k, "--score")) {
-            if (lp_score_parse(v, &a->o.score) != LP_OK) rc = cli_error("explain: %s", lp_last_error());
-        } else if (!strcmp(k, "--steps")) rc = cli_int(k, v, 1, 100000, &a->o.steps);
-        else if (!strcmp(k, "--quadrature")) { rc = parse_enum(k, v, quads, &e); a->o.quadrature = (lp_quadrature)e; }
-        else if (!strcmp(k, "--baseline")) { rc = parse_enum(k, v, bases, &e); a->o.baseline = (lp_baseline_kind)e; }
         else if (!strcmp(k, "--baseline-file")) a->baseline_file = v;
-        else if (!strcmp(k, "--samples")) rc = cli_int(k, v, 1, 1000000, &a->o.samples);
-        else if (!strcmp(k, "--noise")) rc = parse_float(k, v, 0.0, 100.0, &a->o.noise);
-        else if (!strcmp(k, "--patch")) rc = cli_int(k, v, 1, 100000, &a->o.patch);
-        else if (!strcmp(k, "--stride")) rc = cli_int(k, v, 1, 100000, &a->o.stride);
-        else if (!strcmp(k, "--occlusion-value")) rc = parse_float(k, v, -1e6, 1e6, &a->o.occlusion_value);
-        else if (!strcmp(k, "--masks")) rc = cli_int(k, v, 1, 10000000, &a->o.masks);
-        else if (!strcmp(k, "--grid")) rc = cli_int(k, v, 1, 100000, &a->o.grid);
-        else if (!strcmp(k, "--p")) rc = parse_float(k, v, 0.0, 1.0, &a->o.keep_prob);
-        else if (!strcmp(k, "--designs")) rc = cli_int(k, v, 1, 1 << 24, &a->o.designs);
-        else if (!strcmp(k, "--perturbation")) { rc = parse_enum(k, v, perts, &e); a->o.perturbation = (lp_perturbation)e; }
-        else if (!strcmp(k, "--estimator")) { rc = parse_enum(k, v, ests, &e); a->o.estimator = (lp_sobol_estimator)e; }
-        else if (!strcmp(k, "--lime-samples")) rc = cli_int(k, v, 1, 1000000, &a->o.lime_samples);
-        else if (!strcmp(k, "--batch")) rc = cli_int(k, v, 1, 4096, &a->o.batch);
-        else if (!strcmp(k, "--seed")) {
-            char *end;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (*v == '\0' || *end != '\0') rc = cli_error("explain: --seed expects an integer");
-            a->o.seed = (uint64_t)s;
-        } else
+        else if ((rc = cli_method_option("explain", k, v, &a->o)) < 0)
             return cli_error("explain: unknown option '%s' (see loupe explain --help)", k);
         if (rc != CLI_OK)
             return rc;

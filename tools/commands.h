@@ -17,4 +17,9 @@
  * tools/cmd_inspect.c */
 int cmd_inspect(int argc, char **argv);
 
+/* The loupe program (tools/loupe.c): argv[0] is the program name, argv[1]
+ * the command. main() only calls it; compiled with -DLOUPE_NO_MAIN the
+ * file has no main, for tests/fuzz/fuzz_cli.c. */
+int loupe_main(int argc, char **argv);
+
 #endif /* LOUPE_COMMANDS_H */
