@@ -4,6 +4,8 @@
 #   make test            build and run the test suite
 #   make demo            run the main job on shipped weights and images
 #   make bench           benchmarks (loupe next to OpenBLAS / PyTorch)
+#   make bench-methods   attribution methods, loupe next to PyTorch
+#   make bench-evaluate  loupe evaluate next to the same protocol in PyTorch
 #   make parity          PyTorch parity suite (needs Debian python3-torch)
 #   make golden          regenerate tests/golden/ from PyTorch
 #   make fuzz            fuzz every parser for FUZZ_SECONDS each (clang)
@@ -98,10 +100,10 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 TEST_ENV := LOUPE_ROOT=$(CURDIR) $(if $(filter 1,$(SANITIZE)),LOUPE_TEST_QUICK=1)
 test: $(TESTS) $(LOUPE) $(FUZZ_REPLAY)
 	$(TEST_ENV) ./$(TESTS) $(TEST_ARGS)
-	@if [ -z "$(TEST_ARGS)" ]; then sh tests/test_cli.sh $(BUILD); fi
-	@if [ -z "$(TEST_ARGS)" ]; then sh tests/test_evaluate.sh $(BUILD); fi
-	@if [ -z "$(TEST_ARGS)" ]; then sh tests/test_report.sh $(BUILD); fi
-	@if [ -z "$(TEST_ARGS)" ]; then sh tests/test_harden.sh $(BUILD); fi
+	@if [ -z "$(TEST_ARGS)" ]; then $(TEST_ENV) sh tests/test_cli.sh $(BUILD); fi
+	@if [ -z "$(TEST_ARGS)" ]; then $(TEST_ENV) sh tests/test_evaluate.sh $(BUILD); fi
+	@if [ -z "$(TEST_ARGS)" ]; then $(TEST_ENV) sh tests/test_report.sh $(BUILD); fi
+	@if [ -z "$(TEST_ARGS)" ]; then $(TEST_ENV) sh tests/test_harden.sh $(BUILD); fi
 	@if [ -z "$(TEST_ARGS)" ]; then $(TEST_ENV) sh tests/test_determinism.sh $(BUILD); fi
 	@if [ -z "$(TEST_ARGS)" ]; then sh tests/fuzz/replay.sh $(BUILD) $(FUZZ_NAMES); fi
 
@@ -130,6 +132,13 @@ bench: $(BENCH_BIN) $(LOUPE)
 	@if $(PYTHON) -c 'import torch, torchvision' 2>/dev/null; then \
 	  echo "== bench/models.py"; LOUPE_BUILD=$(BUILD) $(PYTHON) bench/models.py $(BENCH_ARGS); \
 	else echo "bench/models.py skipped: no PyTorch for $(PYTHON)"; fi
+
+# The interpretability workloads next to PyTorch (long: tens of minutes
+# each; docs/PERFORMANCE.md): bench/methods.py times single methods on
+# ResNet-50, bench/evaluate.py the evaluate command's metrics.
+.PHONY: bench-methods bench-evaluate
+bench-methods bench-evaluate: bench-%: $(LOUPE)
+	LOUPE_BUILD=$(BUILD) $(PYTHON) bench/$*.py $(BENCH_ARGS)
 
 # ---- demo ---------------------------------------------------------------
 # Shipped real weights on shipped images (weights/README.md).

@@ -110,7 +110,9 @@ int lp_labels_load(lp_labels *l, const char *path)
 {
     uint8_t *data = NULL;
     size_t size = 0;
-    int rc = lp_read_file(path, (size_t)1 << 30, &data, &size);
+    int rc;
+    memset(l, 0, sizeof *l); /* the caller frees *l on every path */
+    rc = lp_read_file(path, (size_t)1 << 30, &data, &size);
     if (rc == LP_OK)
         rc = lp_labels_parse(l, (const char *)data, size, path);
     lp_free(data);

@@ -124,6 +124,8 @@ expect_err "unknown metric" "unknown metric" $LOUPE evaluate --model $R --data $
     --method saliency --metric delet
 expect_err "unknown method" "saliency" $LOUPE evaluate --model $R --data $CIFAR \
     --method salency --metric deletion
+expect_err "missing labels file" "No such file" $LOUPE evaluate --model $R --data "$T/flat" \
+    --labels "$T/nolabels.txt" --method saliency --metric deletion
 printf 'one.jpg zebra\n' >"$T/badlabels.txt"
 expect_err "unknown class" "'zebra'" $LOUPE evaluate --model $R --data "$T/flat" \
     --labels "$T/badlabels.txt" --method saliency --metric deletion

@@ -746,7 +746,7 @@ static int evaluate_image(ev_ctx *c, int i, float *x, float *full, float *map, f
     sb_printf(line, "\t");
     sb_hex(line, err);
     for (int mi = 0; mi < c->n_methods && ok && rc == LP_OK; mi++) {
-        method_values mv;
+        method_values mv = {{0}, {NULL}, {0}}; /* freed below even when method_map fails */
         double t0 = now_s();
         rc = method_map(c->m, c->method[mi], &c->a.o, x, target, full, map, NULL);
         if (rc == LP_OK && c->a.save_maps) {
@@ -1294,11 +1294,11 @@ static void print_summary(const ev_run *r)
     for (int i = 0; i < r->n_images; i++)
         ok += r->images[i].ok;
     printf("%d image(s) evaluated, %d skipped\n", ok, r->n_images - ok);
-    printf("%-22s %-26s %6s %12s %27s\n", "method", "metric", "n", "mean", "95% CI");
+    printf("%-22s %-26s %6s %11s   %s\n", "method", "metric", "n", "mean", "95% CI");
     for (int v = 0; v < r->n_values; v++)
         for (int mi = 0; mi < r->n_methods; mi++) {
             const ev_summary *s = &r->summary[mi * r->n_values + v];
-            printf("%-22s %-26s %6d %12.5g   [%11.5g, %11.5g]\n", r->method[mi],
+            printf("%-22s %-26s %6d %#11.4g   [%#10.4g, %#10.4g]\n", r->method[mi],
                    r->value_name[v], s->n, s->mean, s->ci_lo, s->ci_hi);
         }
     printf("time per method (all images, with its metrics):");

@@ -73,7 +73,8 @@ static int list_dir(const char *dir, int want_dirs, char ***out, int *count)
         n++;
     }
     closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (n > 1) /* qsort(NULL, 0, ...) is undefined */
+        qsort(names, (size_t)n, sizeof *names, cmp_str);
     *out = names;
     *count = n;
     return LP_OK;

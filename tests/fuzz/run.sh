@@ -42,13 +42,15 @@ run)
   shift
   status=0
   mkdir -p "$fb/fuzz/artifacts"
+  # absolute: the CLI harness runs each input in a directory of its own
+  art=$(cd "$fb/fuzz/artifacts" && pwd)
   for name in "$@"; do
     new="$fb/fuzz/corpus/$name"
     log="$fb/fuzz/$name.log"
     mkdir -p "$new"
     # shellcheck disable=SC2046
     if "$fb/fuzz/fuzz_$name" $(options "$name") $common -print_final_stats=1 \
-        -max_total_time="$secs" -artifact_prefix="$fb/fuzz/artifacts/$name-" \
+        -max_total_time="$secs" -artifact_prefix="$art/$name-" \
         $(existing "$new" "tests/fuzz/corpus/$name" "tests/fuzz/regress/$name") \
         >"$log" 2>&1; then
       echo "fuzz $name: $secs s, $(summary "$log")"
