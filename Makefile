@@ -9,6 +9,7 @@
 #   make parity          PyTorch parity suite (needs Debian python3-torch)
 #   make golden          regenerate tests/golden/ from PyTorch
 #   make fuzz            fuzz every parser for FUZZ_SECONDS each (clang)
+#   make fuzz-coverage   line/branch coverage the fuzz corpora reach (clang)
 #   make valgrind        the CLI tests with every loupe run under valgrind
 #   make install PREFIX=/usr/local
 #   make clean
@@ -187,7 +188,7 @@ fuzz_link = tests/fuzz/util.c $(if $(filter cli,$(1)),$(FUZZ_TOOL_OBJ)) $(LIB) $
 FUZZ_MAKE = $(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPENMP=0 \
 	SANITIZE=1 CFLAGS=-fsanitize=fuzzer-no-link FUZZ_NAMES='$(FUZZ_NAMES)'
 
-.PHONY: fuzz fuzz-build fuzz-seeds fuzz-merge
+.PHONY: fuzz fuzz-build fuzz-seeds fuzz-merge fuzz-coverage fuzz-replay-build
 
 $(BUILD)/fuzz/loupe_nomain.o: tools/loupe.c $(HEADERS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -211,6 +212,18 @@ fuzz:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "fuzz: $(FUZZ_CC) not found (Debian: apt-get install clang)"; exit 1; }
 	@$(FUZZ_MAKE) fuzz-build
 	sh tests/fuzz/run.sh run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+# Line and branch coverage that the committed corpora reach in the files
+# each harness tests (clang source-based coverage; docs/SECURITY.md).
+COV_BUILD ?= $(BUILD)-cov
+fuzz-replay-build: $(FUZZ_REPLAY)
+
+fuzz-coverage:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "fuzz-coverage: $(FUZZ_CC) not found (Debian: apt-get install clang)"; exit 1; }
+	@$(MAKE) --no-print-directory BUILD=$(COV_BUILD) CC=$(FUZZ_CC) OPENMP=0 SANITIZE=0 \
+	  CFLAGS="-fprofile-instr-generate -fcoverage-mapping" LDFLAGS=-fprofile-instr-generate \
+	  FUZZ_NAMES='$(FUZZ_NAMES)' fuzz-replay-build
+	sh tests/fuzz/coverage.sh $(COV_BUILD) $(FUZZ_NAMES)
 
 fuzz-seeds: $(BUILD)/fuzz/gen_seeds
 	sh tests/fuzz/seeds.sh $(BUILD)/fuzz/gen_seeds $(BUILD)/fuzz/seeds

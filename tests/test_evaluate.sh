@@ -109,10 +109,15 @@ expect_err "resume other settings" "different settings (methods differs)" \
     $LOUPE evaluate --model $R --data $CIFAR --limit 12 --method gradcam --metric deletion \
     --out "$T/b.json" --resume --quiet
 
-# ---- one and two threads give the same bytes --------------------------------------
+# ---- one and two threads, either parallel choice, give the same bytes --------------------------------------
 expect_ok "threads 1" $LOUPE --threads 1 evaluate $ARGS --out "$T/t1.json"
 expect_ok "threads 2" $LOUPE --threads 2 evaluate $ARGS --out "$T/t2.json"
 cmp -s "$T/t1.json" "$T/t2.json" && ok || bad "1 and 2 threads differ"
+# 2 threads share out the images here (--parallel auto at 32x32); the
+# other choice splits the kernels instead: the same bytes again
+expect_ok "threads 2 batches" $LOUPE --threads 2 evaluate $ARGS --parallel batches --out "$T/tb.json"
+cmp -s "$T/t1.json" "$T/tb.json" && ok || bad "--parallel batches differs"
+expect_err "bad parallel" "--parallel" $LOUPE evaluate $ARGS --parallel cores
 
 # ---- bad data ----------------------------------------------------------------------
 mkdir -p "$T/empty" "$T/mixed/cat"

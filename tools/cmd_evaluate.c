@@ -11,10 +11,15 @@
  * built from the journal lines, so a run killed and resumed any number of
  * times writes the same bytes as one that ran straight through.
  *
- * Threads: the kernels split each batched forward (the perturbed copies
- * of one image) over the cores; images run one after the other. Both the
- * kernels and the metrics reduce in a fixed order, so results are
- * bit-identical for any thread count (docs/EVALUATE.md).
+ * Threads (--parallel): either the images are shared out, one per thread
+ * at a time, each thread with its own copy of the models and its kernels
+ * single-threaded ("images": the faster choice for small inputs such as
+ * CIFAR-10 and MNIST, whose layers are too small to split well), or images
+ * run one after the other and the kernels split each batched forward (the
+ * perturbed copies of one image) over the cores ("batches": ImageNet-size
+ * inputs, no copy of the weights). Kernels and metrics reduce in a fixed
+ * order and every image's draws depend on the image alone, so results are
+ * bit-identical for any thread count and either choice (docs/EVALUATE.md).
  */
 #include "cli.h"
 #include "evaluate.h"
@@ -29,6 +34,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define MAX_STAGES 24
 #define MAX_MODELS 16
@@ -87,6 +95,12 @@ static void usage(FILE *f)
 "method options: as `loupe explain --help` (--steps, --masks, --layer, ...);\n"
 "the method `random` is a uniform random map, the baseline to beat.\n"
 "\n"
+"threads (loupe --threads N evaluate ...; results identical either way):\n"
+"  --parallel auto|images|batches  images: one image per thread, each with a\n"
+"                    copy of the model (fastest; memory x threads); batches:\n"
+"                    the kernels split each batch of perturbed copies; auto\n"
+"                    (default): images for inputs up to 96x96, else batches\n"
+"\n"
 "output:\n"
 "  --out FILE.json   rows, summary and protocol; FILE.json.journal keeps\n"
 "                    each finished image (what --resume reads)\n"
@@ -111,14 +125,18 @@ typedef struct {
     int protocol, causal_steps, substrate, metric_score; /* -1: protocol's */
     int mu_samples, mu_grid, stab_samples, sens_samples;
     float mu_subset, stab_radius, sens_radius;
+    int parallel; /* PAR_AUTO, PAR_IMAGES, PAR_BATCHES */
     lp_explain_options o;
 } ev_args;
+
+enum { PAR_AUTO, PAR_IMAGES, PAR_BATCHES };
 
 static int parse_args(int argc, char **argv, ev_args *a)
 {
     static const char *protocols[] = {"rise", "xplique", NULL};
     static const char *substrates[] = {"zero", "blur", "mean", NULL};
     static const char *scores[] = {"logit", "prob", NULL};
+    static const char *parallels[] = {"auto", "images", "batches", NULL};
     memset(a, 0, sizeof *a);
     lp_explain_defaults(&a->o);
     a->report_images = 8;
@@ -158,6 +176,7 @@ static int parse_args(int argc, char **argv, ev_args *a)
         else if (!strcmp(k, "--causal-steps")) rc = cli_int(k, v, 1, 1000000, &a->causal_steps);
         else if (!strcmp(k, "--substrate")) rc = cli_enum("evaluate", k, v, substrates, &a->substrate);
         else if (!strcmp(k, "--metric-score")) rc = cli_enum("evaluate", k, v, scores, &a->metric_score);
+        else if (!strcmp(k, "--parallel")) rc = cli_enum("evaluate", k, v, parallels, &a->parallel);
         else if (!strcmp(k, "--mufidelity-samples")) rc = cli_int(k, v, 2, 1000000, &a->mu_samples);
         else if (!strcmp(k, "--mufidelity-grid")) rc = cli_int(k, v, 1, 1024, &a->mu_grid);
         else if (!strcmp(k, "--mufidelity-subset")) rc = cli_float("evaluate", k, v, 0, 1, &a->mu_subset);
@@ -227,6 +246,18 @@ static void sb_hex(sbuf *b, const char *s)
 
 /* ---- the run's state ------------------------------------------------------ */
 
+/* What the evaluation of one image works with. With --parallel images each
+ * thread has its own worker: worker 0 borrows the run's models, the others
+ * load identical copies (setup_workers), so an image gives the same bytes
+ * whichever worker takes it. */
+typedef struct {
+    lp_model *m;
+    lp_model *stage_model[MAX_STAGES];
+    lp_model *fold_model[MAX_MODELS];
+    int owns_models;
+    float *x, *full, *map, *tmp;
+} ev_worker;
+
 typedef struct {
     ev_args a;
     lp_model *m;
@@ -262,6 +293,10 @@ typedef struct {
     /* progress */
     struct timespec start;
     int done_before, done_now;
+    /* the workers (n_workers > 1: one image per thread at a time) */
+    ev_worker *workers;
+    int n_workers, next_image, failed, fail_rc;
+    char fail_msg[600];
 } ev_ctx;
 
 static double now_s(void)
@@ -589,14 +624,15 @@ typedef struct {
     int curve_len[EV_MAX_VALUES];
 } method_values;
 
-static int run_randomization(ev_ctx *c, const lp_method *me, const float *x, int target,
-                             const float *map, float *full, float *rmap, method_values *mv)
+static int run_randomization(ev_ctx *c, ev_worker *w, const lp_method *me, const float *x,
+                             int target, const float *map, float *full, float *rmap,
+                             method_values *mv)
 {
     const lp_model_info *in = c->in;
     int hw = in->in_h * in->in_w, rc = LP_OK;
     for (int s = 0; s < c->n_stages && rc == LP_OK; s++) {
         double rho = 0, ssim = 0;
-        rc = method_map(c->stage_model[s], me, &c->a.o, x, target, full, rmap, NULL);
+        rc = method_map(w->stage_model[s], me, &c->a.o, x, target, full, rmap, NULL);
         if (rc == LP_OK)
             rc = lp_map_spearman(map, rmap, hw, 1, &rho);
         if (rc == LP_OK)
@@ -611,8 +647,8 @@ static int run_randomization(ev_ctx *c, const lp_method *me, const float *x, int
 /* MeGe pairs of image i: the k - 1 model pairs that include the model
  * trained without i's split; curve holds (distance, same prediction) x
  * pairs, distance NaN when dropped (no model right, or a NaN). */
-static int run_mege(ev_ctx *c, const lp_method *me, int i, const float *x, int label,
-                    float *full, method_values *mv)
+static int run_mege(ev_ctx *c, ev_worker *w, const lp_method *me, int i, const float *x,
+                    int label, float *full, method_values *mv)
 {
     const lp_model_info *in = c->in;
     int k = c->n_folds, split = i / c->fold_size, hw = in->in_h * in->in_w, rc = LP_OK;
@@ -628,10 +664,10 @@ static int run_mege(ev_ctx *c, const lp_method *me, int i, const float *x, int l
     rc = maps ? LP_OK : LP_ENOMEM;
     for (int j = 0; j < k && rc == LP_OK; j++) {
         float p;
-        rc = lp_model_forward(c->fold_model[j], x, 1, logits, 0);
+        rc = lp_model_forward(w->fold_model[j], x, 1, logits, 0);
         if (rc == LP_OK) {
             softmax_top(logits, in->out_dim, &pred[j], &p);
-            rc = method_map(c->fold_model[j], me, &c->a.o, x, label >= 0 ? label : pred[j],
+            rc = method_map(w->fold_model[j], me, &c->a.o, x, label >= 0 ? label : pred[j],
                             full, maps + (size_t)j * hw, NULL);
         }
     }
@@ -665,13 +701,12 @@ static int run_mege(ev_ctx *c, const lp_method *me, int i, const float *x, int l
     return rc;
 }
 
-static int run_metrics(ev_ctx *c, const lp_method *me, int i, const float *x, int target,
-                       int label, const float *map, float *full, float *tmp,
-                       method_values *mv)
+static int run_metrics(ev_ctx *c, ev_worker *w, const lp_method *me, int i, const float *x,
+                       int target, int label, method_values *mv)
 {
-    int rc = LP_OK, hw = c->in->in_h * c->in->in_w;
-    int n = lp_causal_steps(&c->causal, c->in->in_h, c->in->in_w);
-    (void)hw;
+    const float *map = w->map;
+    float *full = w->full, *tmp = w->tmp;
+    int rc = LP_OK, n = lp_causal_steps(&c->causal, c->in->in_h, c->in->in_w);
     for (int v = 0; v < EV_MAX_VALUES; v++) {
         mv->v[v] = NAN;
         mv->curve[v] = NULL;
@@ -683,24 +718,24 @@ static int run_metrics(ev_ctx *c, const lp_method *me, int i, const float *x, in
             continue;
         mv->curve[v] = lp_alloc((size_t)n + 1, sizeof(float));
         mv->curve_len[v] = n + 1;
-        rc = mv->curve[v] ? lp_metric_causal(c->m, x, target, map, ins, &c->causal,
+        rc = mv->curve[v] ? lp_metric_causal(w->m, x, target, map, ins, &c->causal,
                                              mv->curve[v], &mv->v[v], NULL)
                           : LP_ENOMEM;
     }
     if (rc == LP_OK && c->v_mufid >= 0)
-        rc = lp_metric_mufidelity(c->m, x, target, map, c->mu_keep, c->a.mu_samples,
+        rc = lp_metric_mufidelity(w->m, x, target, map, c->mu_keep, c->a.mu_samples,
                                   c->a.mu_grid, c->a.o.batch, &mv->v[c->v_mufid],
                                   &mv->v[c->v_mufid_p], NULL);
     if (rc == LP_OK && c->v_stab >= 0)
-        rc = lp_metric_stability(c->m, me, &c->a.o, x, target, full, c->stab_noise,
+        rc = lp_metric_stability(w->m, me, &c->a.o, x, target, full, c->stab_noise,
                                  c->a.stab_samples, 0, &mv->v[c->v_stab], NULL);
     if (rc == LP_OK && c->v_sens >= 0)
-        rc = lp_metric_stability(c->m, me, &c->a.o, x, target, full, c->sens_noise,
+        rc = lp_metric_stability(w->m, me, &c->a.o, x, target, full, c->sens_noise,
                                  c->a.sens_samples, 1, &mv->v[c->v_sens], NULL);
     if (rc == LP_OK && c->v_rand >= 0)
-        rc = run_randomization(c, me, x, target, map, full, tmp, mv);
+        rc = run_randomization(c, w, me, x, target, map, full, tmp, mv);
     if (rc == LP_OK && c->v_mege >= 0)
-        rc = run_mege(c, me, i, x, label, full, mv);
+        rc = run_mege(c, w, me, i, x, label, full, mv);
     return rc;
 }
 
@@ -712,16 +747,17 @@ static void put_value(sbuf *b, double v, const float *curve, int len)
 }
 
 /* Evaluate image i into its journal line (without the CRC). */
-static int evaluate_image(ev_ctx *c, int i, float *x, float *full, float *map, float *tmp,
-                          sbuf *line, char *warning, size_t warning_cap)
+static int evaluate_image(ev_ctx *c, ev_worker *w, int i, sbuf *line, char *warning,
+                          size_t warning_cap)
 {
+    float *x = w->x;
     char name[256], err[200] = "";
     int label = -1, predicted = -1, target = -1, ok = 1, rc;
     float prob = 0, *logits = lp_alloc((size_t)c->in->out_dim, sizeof(float));
     double seconds[EV_MAX_METHODS] = {0};
     if (logits == NULL)
         return LP_ENOMEM;
-    rc = ev_data_load(&c->data, i, c->m, x, name, sizeof name, &label);
+    rc = ev_data_load(&c->data, i, w->m, x, name, sizeof name, &label);
     if (rc != LP_OK) {
         if (rc == LP_ENOMEM) {
             lp_free(logits);
@@ -731,7 +767,7 @@ static int evaluate_image(ev_ctx *c, int i, float *x, float *full, float *map, f
         ok = 0;
         rc = LP_OK;
     }
-    if (ok && (rc = lp_model_forward(c->m, x, 1, logits, 0)) == LP_OK) {
+    if (ok && (rc = lp_model_forward(w->m, x, 1, logits, 0)) == LP_OK) {
         softmax_top(logits, c->in->out_dim, &predicted, &prob);
         if (pick_target(c, predicted, label, &target, err, sizeof err) < 0)
             ok = 0;
@@ -748,15 +784,15 @@ static int evaluate_image(ev_ctx *c, int i, float *x, float *full, float *map, f
     for (int mi = 0; mi < c->n_methods && ok && rc == LP_OK; mi++) {
         method_values mv = {{0}, {NULL}, {0}}; /* freed below even when method_map fails */
         double t0 = now_s();
-        rc = method_map(c->m, c->method[mi], &c->a.o, x, target, full, map, NULL);
+        rc = method_map(w->m, c->method[mi], &c->a.o, x, target, w->full, w->map, NULL);
         if (rc == LP_OK && c->a.save_maps) {
             char path[4400];
             int64_t shape[2] = {c->in->in_h, c->in->in_w};
             snprintf(path, sizeof path, "%s/%d.%s.npy", c->a.save_maps, i, c->method[mi]->name);
-            rc = lp_npy_save(path, LP_DTYPE_F32, map, 2, shape);
+            rc = lp_npy_save(path, LP_DTYPE_F32, w->map, 2, shape);
         }
         if (rc == LP_OK)
-            rc = run_metrics(c, c->method[mi], i, x, target, label, map, full, tmp, &mv);
+            rc = run_metrics(c, w, c->method[mi], i, x, target, label, &mv);
         seconds[mi] = now_s() - t0;
         for (int v = 0; v < c->n_values && rc == LP_OK; v++)
             put_value(line, mv.v[v], mv.curve[v], mv.curve_len[v]);
@@ -1380,24 +1416,108 @@ static int check_methods(const ev_ctx *c)
     return CLI_OK;
 }
 
-static int run_images(ev_ctx *c)
+/* ---- the workers ------------------------------------------------------------- */
+
+/* Inputs of at most this many pixels are evaluated an image per thread
+ * under --parallel auto. Measured on 2 cores (docs/EVALUATE.md): CIFAR-10
+ * on ResNet-20 runs 1.37x faster so than with split kernels; ResNet-50 at
+ * 224x224 only 1.13x, for twice the memory (a copy of the weights and of
+ * every tape per thread: 5 GB each for integrated gradients), so large
+ * inputs split the kernels instead. */
+#define PAR_IMAGES_MAX_PIXELS (96 * 96)
+
+static int worker_buffers(const ev_ctx *c, ev_worker *w)
 {
     size_t per = (size_t)c->in->in_c * c->in->in_h * c->in->in_w;
     size_t hw = (size_t)c->in->in_h * c->in->in_w;
-    float *x = lp_alloc(per, sizeof(float)), *full = lp_alloc(per, sizeof(float));
-    float *map = lp_alloc(hw, sizeof(float)), *tmp = lp_alloc(hw, sizeof(float));
-    int rc = (x && full && map && tmp) ? LP_OK : LP_ENOMEM, show = !c->a.quiet && isatty(2);
-    clock_gettime(CLOCK_MONOTONIC, &c->start);
-    for (int i = 0; i < c->data.n && rc == LP_OK; i++) {
-        sbuf line = {0};
-        if (c->lines[i])
+    w->x = lp_alloc(per, sizeof(float));
+    w->full = lp_alloc(per, sizeof(float));
+    w->map = lp_alloc(hw, sizeof(float));
+    w->tmp = lp_alloc(hw, sizeof(float));
+    return (w->x && w->full && w->map && w->tmp) ? LP_OK : LP_ENOMEM;
+}
+
+/* Worker k > 0: the same models as the run's, loaded again. */
+static int worker_models(const ev_ctx *c, ev_worker *w)
+{
+    const char *chosen[MAX_STAGES];
+    char list[4096];
+    int rc = lp_model_load(&w->m, c->a.model), k = 0;
+    w->owns_models = 1;
+    for (int s = 0; s < c->n_stages && rc == LP_OK; s++) {
+        chosen[s] = c->stage_name[s];
+        rc = lp_model_randomized(&w->stage_model[s], c->lpw, chosen, s + 1,
+                                 c->a.o.seed + 12345);
+    }
+    if (c->n_folds > 0)
+        snprintf(list, sizeof list, "%s", c->a.models);
+    for (char *t = c->n_folds > 0 ? strtok(list, ",") : NULL; t && rc == LP_OK && k < c->n_folds;
+         t = strtok(NULL, ","))
+        rc = lp_model_load(&w->fold_model[k++], t);
+    return rc;
+}
+
+static void free_workers(ev_ctx *c)
+{
+    for (int k = 0; c->workers && k < c->n_workers; k++) {
+        ev_worker *w = &c->workers[k];
+        lp_free(w->x);
+        lp_free(w->full);
+        lp_free(w->map);
+        lp_free(w->tmp);
+        if (!w->owns_models)
             continue;
-        char warning[600] = "";
-        rc = evaluate_image(c, i, x, full, map, tmp, &line, warning, sizeof warning);
-        if (rc == LP_OK) {
-            finish_line(&line);
-            rc = line.failed ? LP_ENOMEM : LP_OK;
-        }
+        lp_model_free(w->m);
+        for (int s = 0; s < MAX_STAGES; s++)
+            lp_model_free(w->stage_model[s]);
+        for (int j = 0; j < MAX_MODELS; j++)
+            lp_model_free(w->fold_model[j]);
+    }
+    free(c->workers);
+    c->workers = NULL;
+}
+
+/* One worker, or one per thread when images are shared out. */
+static int setup_workers(ev_ctx *c)
+{
+    int threads = lp_get_num_threads(), todo = c->data.n - c->done_before, rc = LP_OK;
+    int per_image = c->a.parallel == PAR_IMAGES ||
+                    (c->a.parallel == PAR_AUTO &&
+                     c->in->in_h * c->in->in_w <= PAR_IMAGES_MAX_PIXELS);
+    c->n_workers = per_image && threads > 1 ? (threads < todo ? threads : todo) : 1;
+    if (c->n_workers < 1)
+        c->n_workers = 1;
+    c->workers = calloc((size_t)c->n_workers, sizeof *c->workers);
+    if (c->workers == NULL) {
+        c->n_workers = 0;
+        return lp_set_error(LP_ENOMEM, "out of memory");
+    }
+    c->workers[0].m = c->m;
+    memcpy(c->workers[0].stage_model, c->stage_model, sizeof c->stage_model);
+    memcpy(c->workers[0].fold_model, c->fold_model, sizeof c->fold_model);
+    for (int k = 0; k < c->n_workers && rc == LP_OK; k++) {
+        rc = worker_buffers(c, &c->workers[k]);
+        if (rc == LP_OK && k > 0)
+            rc = worker_models(c, &c->workers[k]);
+    }
+    return rc;
+}
+
+/* ---- the loop over images ------------------------------------------------------- */
+
+/* Evaluate image i with worker w, then journal it (one thread at a time). */
+static void evaluate_one(ev_ctx *c, ev_worker *w, int i, int show)
+{
+    sbuf line = {0};
+    char warning[600] = "";
+    int rc = evaluate_image(c, w, i, &line, warning, sizeof warning);
+    if (rc == LP_OK) {
+        finish_line(&line);
+        if (line.failed)
+            rc = lp_set_error(LP_ENOMEM, "out of memory");
+    }
+#pragma omp critical(ev_state)
+    {
         if (rc == LP_OK && c->fd >= 0)
             rc = append_journal(c, line.s, line.len);
         if (rc == LP_OK) {
@@ -1406,20 +1526,65 @@ static int run_images(ev_ctx *c)
             c->done_now++;
             if (warning[0])
                 fprintf(stderr, "%sloupe: warning: %s\n", show ? "\n" : "", warning);
+        } else if (!c->failed) {
+            c->failed = 1;
+            c->fail_rc = rc;
+            snprintf(c->fail_msg, sizeof c->fail_msg, "%s", lp_last_error());
         }
-        free(line.s);
         if (show)
             progress(c, c->done_before + c->done_now, c->data.n);
     }
-    lp_free(x);
-    lp_free(full);
-    lp_free(map);
-    lp_free(tmp);
-    return rc;
+    free(line.s);
+}
+
+/* The next image nobody has taken (-1: none left, or a worker failed). */
+static int take_image(ev_ctx *c)
+{
+    int i = -1;
+#pragma omp critical(ev_state)
+    {
+        while (c->next_image < c->data.n && c->lines[c->next_image])
+            c->next_image++;
+        if (c->next_image < c->data.n && !c->failed)
+            i = c->next_image++;
+    }
+    return i;
+}
+
+/* Worker w's share: images until none is left. */
+static void work(ev_ctx *c, ev_worker *w, int show)
+{
+    for (int i = take_image(c); i >= 0; i = take_image(c))
+        evaluate_one(c, w, i, show);
+}
+
+static int run_images(ev_ctx *c)
+{
+    int show = !c->a.quiet && isatty(2), rc = setup_workers(c);
+    if (rc != LP_OK)
+        return rc;
+    clock_gettime(CLOCK_MONOTONIC, &c->start);
+    if (c->n_workers == 1) {
+        /* not inside a parallel region: the kernels' own regions would be
+         * nested, and libgomp starts new threads for every nested team */
+        work(c, &c->workers[0], show);
+    } else {
+#pragma omp parallel num_threads(c->n_workers)
+        {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            lp_set_num_threads(1); /* this thread's kernels: the cores are taken */
+            work(c, &c->workers[tid], show);
+        }
+    }
+    return c->failed ? lp_set_error(c->fail_rc, "%s", c->fail_msg) : LP_OK;
 }
 
 static void cleanup(ev_ctx *c)
 {
+    free_workers(c);
     if (c->fd >= 0)
         close(c->fd);
     for (int i = 0; c->lines && i < c->data.n; i++)
