@@ -157,7 +157,11 @@ demo: $(LOUPE)
 	@echo "== and the MNIST ViT: attention rollout"
 	./$(LOUPE) explain --model weights/vit_mnist.lpw --image weights/samples/mnist_7_0000.png \
 	  --method rollout,chefer --png $(BUILD)/demo/seven.png
-	@echo "heatmaps: $(BUILD)/demo/*.png"
+	@echo "== Which method explains ResNet-20 best? 16 CIFAR-10 test images, three metrics"
+	./$(LOUPE) evaluate --model weights/resnet20_cifar10.lpw --data tests/data/cifar10_test_first200.bin \
+	  --limit 16 --method saliency,gradcam,rise,random --masks 300 --metric deletion,insertion,mufidelity \
+	  --out $(BUILD)/demo/evaluate.json --report $(BUILD)/demo/report.html
+	@echo "heatmaps: $(BUILD)/demo/*.png; the evaluation report: $(BUILD)/demo/report.html"
 
 # ---- PyTorch parity --------------------------------------------------------
 parity: $(LOUPE)
