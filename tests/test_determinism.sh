@@ -5,7 +5,9 @@
 #   - explain --out and --png for every method of `loupe explain --list`
 #     that applies to the model (all of them for the ViT), the random ones
 #     included (they are seeded: --seed), with small method options so the
-#     whole test takes seconds.
+#     whole test takes seconds;
+#   - evaluate --out and --csv (a few images, three methods, every
+#     per-image metric; with 2 threads the images are shared out).
 # Two images per run, so that batched code paths are covered too. With
 # LOUPE_TEST_QUICK set (the sanitizer build, 10x slower) the second run
 # with 2 threads is left out.
@@ -57,10 +59,10 @@ same() {
     done
 }
 
-# check NAME MODEL IMAGES METHODS [OPTIONS] : predict and explain under
-# 1 thread, 2 threads, 2 threads again; compare
+# check NAME MODEL IMAGES METHODS OPTIONS DATA EVAL_METHODS : predict,
+# explain and evaluate under 1 thread, 2 threads, 2 threads again; compare
 check() {
-    name=$1 model=$2 images=$3 methods=$4 extra=$5
+    name=$1 model=$2 images=$3 methods=$4 extra=$5 data=$6 ev_methods=$7
     runs="t1 t2 t2again"
     [ -n "$LOUPE_TEST_QUICK" ] && runs="t1 t2"
     for tag in $runs; do
@@ -69,14 +71,22 @@ check() {
         mkdir -p "$d"
         run "$d.log" "$threads" predict --model "$model" $images --logits-out "$d/logits.npy" &&
         run "$d.log" "$threads" explain --model "$model" $images --method "$methods" $OPTS $extra \
-            --quiet --out "$d/map.npy" --png "$d/map.png"
+            --quiet --out "$d/map.npy" --png "$d/map.png" &&
+        run "$d.log" "$threads" evaluate --model "$model" --data "$data" --limit 3 \
+            --method "$ev_methods" --masks 64 --steps 8 --seed 7 \
+            --metric deletion,insertion,mufidelity,stability --mufidelity-samples 20 \
+            --stability-samples 3 --sensitivity-samples 3 --quiet \
+            --out "$d/ev.json" --csv "$d/ev.csv" &&
+        rm -f "$d/ev.json.journal" # its line order follows the threads' finishing order
     done
     same "$name 1 vs 2 threads" "$T/$name-t1" "$T/$name-t2"
     [ -n "$LOUPE_TEST_QUICK" ] || same "$name two runs" "$T/$name-t2" "$T/$name-t2again"
 }
 
-check resnet20 $R "$R_IMAGES" "$(methods_for 0)" "--layer layer1"
-check vit_mnist $V "$V_IMAGES" "$(methods_for 1)"
+check resnet20 $R "$R_IMAGES" "$(methods_for 0)" "--layer layer1" \
+    tests/data/cifar10_test_first200.bin saliency,gradcam,rise
+check vit_mnist $V "$V_IMAGES" "$(methods_for 1)" "" \
+    tests/data/mnist_test_first200-images-idx3-ubyte integrated-gradients,chefer,rise
 
 echo "determinism: $pass passed, $fail failed"
 [ $fail -eq 0 ]
