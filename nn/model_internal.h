@@ -100,9 +100,19 @@ struct lp_model {
     /* state of the last pass */
     int batch;
     unsigned flags;
-    float **act;              /* [n_nodes] outputs, NULL when freed */
+    float **act;              /* [n_nodes] outputs (in the arena), NULL when freed */
     float **grad;             /* [n_nodes] gradients w.r.t. outputs */
     int32_t **argmax;         /* [n_nodes] max-pool choices */
+
+    /* the activation arena: one block holds every output of a forward
+     * pass, at offsets planned from the outputs' lifetimes (model.c) and
+     * kept for the next pass with the same plan */
+    float *arena;
+    size_t arena_floats;
+    size_t *act_off;          /* [n_nodes] each output's offset, in floats */
+    int plan_batch;           /* the batch the plan is for; 0: no plan */
+    int plan_keep_all;        /* planned with every output kept to the end */
+    unsigned char *plan_keep; /* [n_nodes] the keep requests planned for */
 
     /* hooks (nn/hooks.c) */
     lp_hook_entry *hooks;
