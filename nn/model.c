@@ -284,6 +284,26 @@ static int node_has_name(const lp_node *nd, const char *name)
     return 0;
 }
 
+/* Keep the three closest candidates (by edit distance), one per name. */
+static void consider(const char *name, const char *cand, const char **best, int *best_d)
+{
+    int d = edit_distance(name, cand);
+    for (int s = 0; s < 3; s++)
+        if (best[s] != NULL && !strcmp(best[s], cand))
+            return;
+    for (int s = 0; s < 3; s++) {
+        if (d < best_d[s]) {
+            for (int t = 2; t > s; t--) {
+                best_d[t] = best_d[t - 1];
+                best[t] = best[t - 1];
+            }
+            best_d[s] = d;
+            best[s] = cand;
+            return;
+        }
+    }
+}
+
 int lp_model_find_layer(const lp_model *m, const char *name)
 {
     const char *best[3] = {NULL, NULL, NULL};
@@ -293,19 +313,11 @@ int lp_model_find_layer(const lp_model *m, const char *name)
     for (int i = 0; i < m->n_nodes; i++)
         if (node_has_name(&m->nodes[i], name))
             return i;
+    /* suggestions: names and aliases ("layer9" -> "layer1, layer2, ...") */
     for (int i = 0; i < m->n_nodes; i++) {
-        int d = edit_distance(name, m->nodes[i].name);
-        for (int s = 0; s < 3; s++) {
-            if (d < best_d[s]) {
-                for (int t = 2; t > s; t--) {
-                    best_d[t] = best_d[t - 1];
-                    best[t] = best[t - 1];
-                }
-                best_d[s] = d;
-                best[s] = m->nodes[i].name;
-                break;
-            }
-        }
+        consider(name, m->nodes[i].name, best, best_d);
+        for (int a = 0; a < m->nodes[i].n_alias; a++)
+            consider(name, m->nodes[i].alias[a], best, best_d);
     }
     return lp_set_error(LP_ENOTFOUND,
                         "no layer named '%s' (nearest: %s%s%s%s%s; "

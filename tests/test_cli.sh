@@ -54,6 +54,23 @@ grep -q "cat" "$T/out" && ok || bad "predict --input: $(cat "$T/out")"
 expect_ok "capture grad" $LOUPE capture --model $R --image $CAT --layer layer3.2.relu \
     --out "$T/a.npy" --grad-out "$T/g.npy" --target 3
 [ -s "$T/a.npy" ] && [ -s "$T/g.npy" ] && ok || bad "capture: missing outputs"
+# npy_shape FILE "(1, 50, 64)": the array's shape, read from its header
+npy_shape() { head -c 128 "$1" | grep -a -q "'shape': $2" && ok || bad "$1: shape is not $2"; }
+M7=weights/samples/mnist_7_0000.png
+expect_ok "capture tokens" $LOUPE capture --model $V --image $M7 \
+    --layer transformer.layers.0.1.norm --out "$T/tok.npy" --grad-out "$T/gtok.npy"
+npy_shape "$T/tok.npy" "(1, 50, 64)"
+npy_shape "$T/gtok.npy" "(1, 50, 64)"
+expect_ok "capture q view" $LOUPE capture --model $V --image $M7 \
+    --layer transformer.layers.5.0.fn.q --out "$T/q.npy" --grad-out "$T/gq.npy"
+npy_shape "$T/q.npy" "(1, 50, 256)"
+expect_ok "capture pattern" $LOUPE capture --model $V --image $M7 --image $M7 \
+    --layer 'transformer.layers.*.0.fn.probs' --out "$T/probs" --grad-out "$T/gprobs"
+[ "$(wc -l <"$T/out")" -eq 6 ] && [ "$(ls "$T/probs" | wc -l)" -eq 6 ] &&
+    [ "$(ls "$T/gprobs" | wc -l)" -eq 6 ] && ok || bad "capture pattern: $(cat "$T/out")"
+npy_shape "$T/probs/transformer.layers.3.0.fn.probs.npy" "(2, 4, 50, 50)"
+expect_ok "capture kind" $LOUPE capture --model $R --image $CAT --layer kind:relu --out "$T/relus"
+[ "$(ls "$T/relus" | wc -l)" -eq 19 ] && ok || bad "capture kind:relu: $(ls "$T/relus" | wc -l) files"
 expect_ok "layers" $LOUPE layers --model $V
 grep -q "transformer.layers.5" "$T/out" && ok || bad "layers: $(head -3 "$T/out")"
 expect_ok "inspect verify" $LOUPE inspect $R --verify
@@ -95,7 +112,7 @@ expect_ok "wrong-shape source" $LOUPE capture --model $V --image weights/samples
 expect_err "wrong-shape npy" "m.npy" $LOUPE predict --model $R --input "$T/m.npy"
 head -c 100 "$T/x.npy" >"$T/tr.npy"
 expect_err "truncated npy" "tr.npy" $LOUPE predict --model $R --input "$T/tr.npy"
-expect_err "unknown layer" "layer9.conv" $LOUPE capture --model $R --image $CAT --layer layer9.conv --out "$T/no.npy"
+expect_err "unknown layer" "nearest: layer1.0.conv1" $LOUPE capture --model $R --image $CAT --layer layer9.conv --out "$T/no.npy"
 [ -e "$T/no.npy" ] && bad "unknown layer: output written" || ok
 expect_err "bad target" "target" $LOUPE capture --model $R --image $CAT --layer input --grad-out "$T/no2.npy" --target 10
 [ -e "$T/no2.npy" ] && bad "bad target: output written" || ok
@@ -115,7 +132,7 @@ expect_err "explain unknown method" "gradcm" $LOUPE explain --model $R --image $
 expect_err "explain vit method on resnet" "Vision Transformer" $LOUPE explain --model $R --image $CAT --method rollout --out "$T/e2.npy"
 expect_err "explain target range" "out of range" $LOUPE explain --model $R --image $CAT --method saliency --target 12 --out "$T/e3.npy"
 expect_err "explain unknown label" "zebra" $LOUPE explain --model $R --image $CAT --method saliency --target label:zebra --out "$T/e4.npy"
-expect_err "explain unknown layer" "layer9" $LOUPE explain --model $R --image $CAT --method gradcam --layer layer9 --quiet --out "$T/e5.npy"
+expect_err "explain unknown layer" "nearest: layer1, layer2, layer3" $LOUPE explain --model $R --image $CAT --method gradcam --layer layer9 --quiet --out "$T/e5.npy"
 expect_err "explain layer without grid" "grid" $LOUPE explain --model $R --image $CAT --method gradcam --layer linear --quiet --out "$T/e6.npy"
 expect_err "explain grid too large" "grid" $LOUPE explain --model $R --image $CAT --method rise --grid 64 --quiet --out "$T/e7.npy"
 expect_err "explain bad quadrature" "quadrature" $LOUPE explain --model $R --image $CAT --method integrated-gradients --quadrature simpson --out "$T/e8.npy"

@@ -201,3 +201,21 @@ def randomize(model, seed):
                 fan_in = t[0].numel()
                 t.copy_(torch.randn(t.shape, generator=g) / math.sqrt(fan_in))
     return model.eval()
+
+
+def blas_in_use():
+    """The BLAS library PyTorch's matrix products go through, read from
+    this process's memory map after one product ("?" if none is mapped).
+    Debian's default libblas.so.3 is the reference (netlib) BLAS, which
+    makes PyTorch 20-50x slower (.ci/run installs OpenBLAS)."""
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "blas" in line.lower()}
+    except OSError:
+        return "?"
+    named = sorted(p for p in paths if p.startswith("/"))
+    slow = [p for p in named if "/blas/" in p and "openblas" not in p]
+    if slow:
+        return slow[0] + " (the reference BLAS: slow; apt-get install libopenblas0-pthread)"
+    return named[0] if named else "?"
