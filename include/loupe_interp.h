@@ -133,6 +133,9 @@ typedef struct {
     lp_sobol_estimator estimator;
     /* lime / kernelshap */
     int lime_samples;         /* default LIME 150 (Xplique), KernelSHAP 800 */
+    /* chefer: the LRP stabiliser, a/b -> a/(b + eps*sign(b)), 0 where
+       b = 0 (default 1e-9, the reference code's) */
+    float lrp_eps;
     /* output */
     int no_relu;              /* CAMs: keep negative values (Captum style) */
     lp_progress_fn progress;
@@ -289,6 +292,7 @@ int lp_guided_gradcam(struct lp_model *, const float *, int, const int *, const 
 int lp_rollout(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_attention_last(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_chefer(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+int lp_chefer_grad(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 int lp_attn_gradcam(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 
 /* interp/perturbation.c, interp/sobol.c, interp/surrogate.c (lime, kernelshap) */

@@ -199,6 +199,25 @@ int lp_model_set_backward_rule(lp_model *m, const char *pattern,
 int lp_model_match_layers(const lp_model *m, const char *pattern, int *layers,
                           int cap);
 
+/* What a backward rule may need to know about a layer besides its
+ * tensors (LRP's rules weigh a linear layer's inputs by its weights).
+ * Pointers are borrowed from the model (NULL when the layer has none). */
+typedef struct {
+    const float *weight;     /* linear [out, in]; conv [C_out, C_in/g, KH, KW];
+                                batchnorm2d / layernorm gamma */
+    const float *bias;       /* bias, or beta */
+    int out_features;        /* linear: out; conv: C_out */
+    int in_features;         /* linear: in; conv: C_in/g * KH * KW */
+    int heads, head_dim;     /* attention_scores / attention: the heads and
+                                their width; q, k, v are the column blocks
+                                [0, H*d), [H*d, 2H*d), [2H*d, 3H*d) of the
+                                fused qkv input */
+    float scale;             /* attention_scores: scores = scale * q k^T */
+    int first_token;         /* token_mean: mean over tokens first_token.. */
+} lp_layer_params;
+/* Fill p for a layer (fields that do not apply are 0 / NULL). */
+int lp_model_layer_params(const lp_model *m, int layer, lp_layer_params *p);
+
 /* ---- input ---------------------------------------------------------- */
 
 /* Turn a decoded image into the model's input tensor [in_c, in_h, in_w]

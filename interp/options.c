@@ -29,4 +29,5 @@ void lp_explain_defaults(lp_explain_options *o)
     o->perturbation = LP_PERTURB_INPAINT;
     o->estimator = LP_SOBOL_JANSEN;
     o->lime_samples = 0;                /* 0: LIME 150, KernelSHAP 800 */
+    o->lrp_eps = 1e-9f;                 /* Chefer et al.'s safe_divide */
 }

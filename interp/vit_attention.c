@@ -6,10 +6,17 @@
  *                   Â_l = (A_l + I) / rowsum, R = Â_L ... Â_1,
  *                   map = R[0, 1:] (the class token's row).
  *   attention-last  the last block's class-token row of mean_h probs.
- *   chefer          Chefer, Gur, Wolf, ICCV 2021 ("Generic attention-model
- *                   explainability"), the gradient-only rule: R = I; per
- *                   block Ā = mean_h ReLU(dS/dA ⊙ A), R += Ā R;
- *                   map = R[0, 1:]. (Not the CVPR 2021 LRP relprop rule.)
+ *   chefer          Chefer, Gur, Wolf, CVPR 2021 ("Transformer
+ *                   interpretability beyond attention visualization", the
+ *                   reference code's transformer_attribution): R = I; per
+ *                   block Ā = mean_h ReLU(dS/dA ⊙ R_A), R += Ā R;
+ *                   map = R[0, 1:], where R_A is the LRP relevance of the
+ *                   attention probabilities (interp/vit_lrp.c) and dS/dA
+ *                   their gradient: a forward, a backward for the gradient
+ *                   and a second backward for the relevance.
+ *   chefer-grad     Chefer, Gur, Wolf, ICCV 2021 ("Generic attention-model
+ *                   explainability"), the gradient-only rule: the same
+ *                   rollout with Ā = mean_h ReLU(dS/dA ⊙ A).
  *   attn-gradcam    Chefer's last-layer baseline: per head the class row
  *                   A_h[0, 1:] times the mean of its gradient over that
  *                   row, mean over heads, ReLU.
@@ -19,6 +26,7 @@
  */
 #include "loupe.h"
 #include "internal.h"
+#include "vit_lrp.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -87,7 +95,40 @@ static int keep_probs(lp_model *m, const vit_attn *va, int *handles)
     return LP_OK;
 }
 
-static int run_attention(const char *method, int need_grad, attn_map_fn fn, lp_model *m,
+/* What a method reads besides the probabilities. */
+enum { NEED_PROBS = 0, NEED_GRAD = 1, NEED_RELEVANCE = 2 };
+
+/* The LRP relevance of every block's probabilities (vit_lrp.c): after the
+ * gradient pass, copy the gradients aside (the relevance pass overwrites
+ * them), seed a one-hot at each image's class and run the backward with
+ * the relevance rules. grads[l][b] then hold the gradients, and the kept
+ * probabilities' "gradients" the relevances. */
+static int relevance_pass(lp_model *m, const vit_attn *va, int c, int k, const int *classes,
+                          double eps, float *onehot, float *saved)
+{
+    size_t hhtt = (size_t)va->heads * va->tokens * va->tokens;
+    int rc;
+    for (int l = 0; l < va->count; l++) {
+        const float *g = lp_model_gradient(m, va->layers[l]);
+        if (g == NULL)
+            return lp_set_error(LP_EINVAL, "chefer: no gradient reached block %d", l);
+        memcpy(saved + (size_t)l * c * hhtt, g, (size_t)c * hhtt * sizeof(float));
+    }
+    memset(onehot, 0, (size_t)c * k * sizeof(float));
+    for (int b = 0; b < c; b++)
+        onehot[(size_t)b * k + classes[b]] = 1.0f;
+    rc = lp__vit_lrp_rules(m, 1, &eps);
+    if (rc == LP_OK)
+        rc = lp_model_backward_from(m, lp_model_layer_count(m) - 1, onehot, va->layers[0], NULL);
+    {
+        int restore = lp__vit_lrp_rules(m, 0, &eps);
+        if (rc == LP_OK)
+            rc = restore;
+    }
+    return rc;
+}
+
+static int run_attention(const char *method, int need, attn_map_fn fn, lp_model *m,
                          const float *x, int n, const int *classes,
                          const lp_explain_options *o, float *out, lp_explain_report *rep)
 {
@@ -95,11 +136,15 @@ static int run_attention(const char *method, int need_grad, attn_map_fn fn, lp_m
     const lp_model_info *in;
     int batch, rc, k, g, T;
     size_t per, hhtt;
-    float *logits = NULL, *dlogits = NULL, *maps = NULL;
+    float *logits = NULL, *dlogits = NULL, *maps = NULL, *saved = NULL;
     double *work = NULL;
+    int need_grad = need != NEED_PROBS;
     const float **probs = NULL, **grads = NULL;
     int handles[MAX_BLOCKS];
     LP_TRY(check_args(m, x, n, classes, o, out, method));
+    if (need == NEED_RELEVANCE && !(o->lrp_eps >= 0.0f && isfinite(o->lrp_eps)))
+        return lp_set_error(LP_EINVAL, "%s: the LRP stabiliser must be >= 0 (got %g)", method,
+                            (double)o->lrp_eps);
     LP_TRY(find_attention(m, &va, method));
     in = lp_model_get_info(m);
     k = in->out_dim;
@@ -107,7 +152,11 @@ static int run_attention(const char *method, int need_grad, attn_map_fn fn, lp_m
     g = va.grid;
     T = va.tokens;
     hhtt = (size_t)va.heads * T * T;
+    /* the relevance pass holds every block's gradients aside too:
+     * L*H*T^2 floats an image (ViT-B/16: 22 MB), so 8 images a pass */
     batch = o->batch > 0 ? o->batch : 32;
+    if (need == NEED_RELEVANCE && batch > 8)
+        batch = 8;
     if (batch > n)
         batch = n;
     logits = lp_alloc((size_t)batch * k, sizeof(float));
@@ -116,7 +165,10 @@ static int run_attention(const char *method, int need_grad, attn_map_fn fn, lp_m
     work = lp_alloc((size_t)3 * T * T, sizeof(double));
     probs = lp_alloc((size_t)va.count, sizeof *probs);
     grads = lp_alloc((size_t)va.count, sizeof *grads);
-    if (!logits || !dlogits || !maps || !work || !probs || !grads) {
+    if (need == NEED_RELEVANCE)
+        saved = lp_alloc((size_t)va.count * batch * hhtt, sizeof(float));
+    if (!logits || !dlogits || !maps || !work || !probs || !grads ||
+        (need == NEED_RELEVANCE && !saved)) {
         rc = LP_ENOMEM;
         goto done;
     }
@@ -138,10 +190,19 @@ static int run_attention(const char *method, int need_grad, attn_map_fn fn, lp_m
             if (rep)
                 rep->backwards += c;
         }
+        if (rc == LP_OK && need == NEED_RELEVANCE) {
+            rc = relevance_pass(m, &va, c, k, classes + s, o->lrp_eps, dlogits, saved);
+            if (rep)
+                rep->backwards += c;
+        }
         for (int b = 0; b < c && rc == LP_OK; b++) {
             for (int l = 0; l < va.count; l++) {
                 const float *a = lp_model_activation(m, va.layers[l]);
                 const float *gr = need_grad ? lp_model_gradient(m, va.layers[l]) : NULL;
+                if (need == NEED_RELEVANCE) { /* Ā weighs the gradient by R_A */
+                    a = gr;
+                    gr = saved + (size_t)l * c * hhtt; /* + b * hhtt below */
+                }
                 if (a == NULL) {
                     rc = lp_set_error(LP_EINVAL, "%s: attention probabilities were not kept",
                                       method);
@@ -171,6 +232,7 @@ done:
     lp_free(work);
     lp_free(probs);
     lp_free(grads);
+    lp_free(saved);
     return rc;
 }
 
@@ -312,23 +374,29 @@ static void attn_gradcam_map(const vit_attn *va, const float *const *probs,
 int lp_rollout(lp_model *m, const float *x, int n, const int *classes,
                const lp_explain_options *o, float *out, lp_explain_report *rep)
 {
-    return run_attention("rollout", 0, rollout_map, m, x, n, classes, o, out, rep);
+    return run_attention("rollout", NEED_PROBS, rollout_map, m, x, n, classes, o, out, rep);
 }
 
 int lp_attention_last(lp_model *m, const float *x, int n, const int *classes,
                       const lp_explain_options *o, float *out, lp_explain_report *rep)
 {
-    return run_attention("attention-last", 0, last_map, m, x, n, classes, o, out, rep);
+    return run_attention("attention-last", NEED_PROBS, last_map, m, x, n, classes, o, out, rep);
 }
 
 int lp_chefer(lp_model *m, const float *x, int n, const int *classes,
               const lp_explain_options *o, float *out, lp_explain_report *rep)
 {
-    return run_attention("chefer", 1, chefer_map, m, x, n, classes, o, out, rep);
+    return run_attention("chefer", NEED_RELEVANCE, chefer_map, m, x, n, classes, o, out, rep);
+}
+
+int lp_chefer_grad(lp_model *m, const float *x, int n, const int *classes,
+                   const lp_explain_options *o, float *out, lp_explain_report *rep)
+{
+    return run_attention("chefer-grad", NEED_GRAD, chefer_map, m, x, n, classes, o, out, rep);
 }
 
 int lp_attn_gradcam(lp_model *m, const float *x, int n, const int *classes,
                     const lp_explain_options *o, float *out, lp_explain_report *rep)
 {
-    return run_attention("attn-gradcam", 1, attn_gradcam_map, m, x, n, classes, o, out, rep);
+    return run_attention("attn-gradcam", NEED_GRAD, attn_gradcam_map, m, x, n, classes, o, out, rep);
 }

@@ -663,3 +663,38 @@ const float *lp_model_gradient(const lp_model *m, int layer)
         return NULL;
     return m->grad[layer];
 }
+
+int lp_model_layer_params(const lp_model *m, int layer, lp_layer_params *p)
+{
+    const lp_node *nd;
+    if (m == NULL || p == NULL)
+        return lp_set_error(LP_EINVAL, "lp_model_layer_params: NULL argument");
+    if (layer < 0 || layer >= m->n_nodes)
+        return lp_set_error(LP_EINVAL, "layer %d out of range", layer);
+    nd = &m->nodes[layer];
+    memset(p, 0, sizeof *p);
+    p->weight = nd->w;
+    p->bias = nd->b;
+    switch (nd->kind) {
+    case LP_NODE_LINEAR:
+        p->out_features = nd->p.linear.out_f;
+        p->in_features = nd->p.linear.in_f;
+        break;
+    case LP_NODE_CONV:
+        p->out_features = nd->p.conv.c_out;
+        p->in_features = nd->p.conv.c_in / nd->p.conv.groups * nd->p.conv.k_h * nd->p.conv.k_w;
+        break;
+    case LP_NODE_ATTN_SCORES:
+    case LP_NODE_ATTN_APPLY:
+        p->heads = nd->p.attn.heads;
+        p->head_dim = nd->p.attn.head_dim;
+        p->scale = nd->p.attn.scale;
+        break;
+    case LP_NODE_TOKEN_MEAN:
+        p->first_token = nd->p.first_token;
+        break;
+    default:
+        break;
+    }
+    return LP_OK;
+}

@@ -436,9 +436,10 @@ TEST(interp_cam_rollout_fixed_attention)
     lp_model_free(m);
 }
 
-/* Chefer and attention Grad-CAM by hand from the kept probabilities and
- * their gradients (two blocks, T = 5, grid 2 x 2). */
-TEST(interp_cam_chefer_by_hand)
+/* Chefer's gradient rollout (chefer-grad) and attention Grad-CAM by hand
+ * from the kept probabilities and their gradients (two blocks, T = 5,
+ * grid 2 x 2). */
+TEST(interp_cam_chefer_grad_by_hand)
 {
     lp_model *m = tm_random_model(tiny_vit_lucidrains, 32);
     int n = 2, classes[2] = {2, 0}, layers[2], H = 2, T = 5;
@@ -462,7 +463,7 @@ TEST(interp_cam_chefer_by_hand)
     want = lpt_floats(n * hw);
     lp_explain_defaults(&o);
     memset(&rep, 0, sizeof rep);
-    /* chefer: R = I; R += mean_h relu(g a) R */
+    /* chefer-grad: R = I; R += mean_h relu(g a) R */
     for (int b = 0; b < n; b++) {
         double R[5][5], Ab[5][5], t[5][5];
         for (int i = 0; i < T; i++)
@@ -492,8 +493,8 @@ TEST(interp_cam_chefer_by_hand)
             low[b * 4 + j - 1] = (float)R[0][j];
     }
     CHECK_OK(lp_resize_bilinear_forward(want, low, n, 2, 2, 8, 8, 0));
-    CHECK_OK(lp_chefer(m, x, n, classes, &o, got, &rep));
-    CHECK_CLOSE_F("chefer", got, want, n * hw, 1e-5);
+    CHECK_OK(lp_chefer_grad(m, x, n, classes, &o, got, &rep));
+    CHECK_CLOSE_F("chefer-grad", got, want, n * hw, 1e-5);
     CHECK(rep.backwards == n);
     /* attn-gradcam: last block, mean_h A_h[0,1:] * mean_j grad_h[0,j] */
     for (int b = 0; b < n; b++)
@@ -510,6 +511,77 @@ TEST(interp_cam_chefer_by_hand)
     CHECK_OK(lp_resize_bilinear_forward(want, low, n, 2, 2, 8, 8, 0));
     CHECK_OK(lp_attn_gradcam(m, x, n, classes, &o, got, &rep));
     CHECK_CLOSE_F("attn-gradcam", got, want, n * hw, 1e-5);
+    lp_model_free(m);
+}
+
+/* Chefer et al. 2021 (CVPR): the LRP relevance rules through the shipped
+ * MNIST ViT against PyTorch (tests/gen_chefer_golden.py: an independent
+ * implementation of the paper's rules, float64) on four test digits, at
+ * --lrp-eps 0.01 where the map is well conditioned; chefer-grad too. */
+TEST(interp_cam_chefer_matches_pytorch)
+{
+    lp_model *m = NULL;
+    lp_dataset set;
+    lp_npy golden;
+    int n = 4, classes[4];
+    size_t hw = 28 * 28;
+    float *x, *logits, *got;
+    lp_explain_options o;
+    lp_explain_report rep;
+    memset(&set, 0, sizeof set);
+    memset(&golden, 0, sizeof golden);
+    CHECK_OK(lp_model_load(&m, lpt_path("weights/vit_mnist.lpw")));
+    {   /* lpt_path's buffer is static: one path at a time */
+        char images[4096];
+        snprintf(images, sizeof images, "%s",
+                 lpt_path("tests/data/mnist_test_first200-images-idx3-ubyte"));
+        CHECK_OK(lp_mnist_load(&set, images,
+                               lpt_path("tests/data/mnist_test_first200-labels-idx1-ubyte"), n));
+    }
+    CHECK_OK(lp_npy_load(&golden, lpt_path("tests/golden/chefer_vit_mnist.npy")));
+    if (m == NULL || set.n < n || golden.data == NULL)
+        goto done;
+    CHECK(golden.ndim == 4 && golden.shape[0] == 2 && golden.shape[1] == n &&
+          golden.shape[2] == 28 && golden.shape[3] == 28);
+    x = lpt_floats(n * hw);
+    logits = lpt_floats(n * 10);
+    got = lpt_floats(n * hw);
+    for (int b = 0; b < n; b++) {
+        lp_image img = lp_dataset_image(&set, b);
+        CHECK_OK(lp_model_prepare_image(m, &img, x + b * hw));
+    }
+    CHECK_OK(lp_model_forward(m, x, n, logits, 0));
+    for (int b = 0; b < n; b++) {
+        classes[b] = 0;
+        for (int k = 1; k < 10; k++)
+            if (logits[b * 10 + k] > logits[b * 10 + classes[b]])
+                classes[b] = k;
+    }
+    {   /* the input gradient before (grad0) and after the method */
+        float *d = lpt_floats(n * 10);
+        float *grad0 = lpt_floats(n * hw), *grad1 = lpt_floats(n * hw);
+        for (int b = 0; b < n; b++)
+            d[b * 10 + classes[b]] = 1.0f;
+        CHECK_OK(lp_model_forward(m, x, n, logits, LP_RUN_GRAD));
+        CHECK_OK(lp_model_backward(m, d, grad0));
+        lp_explain_defaults(&o);
+        memset(&rep, 0, sizeof rep);
+        o.lrp_eps = 0.01f;
+        CHECK_OK(lp_chefer(m, x, n, classes, &o, got, &rep));
+        CHECK_OK(lp_model_forward(m, x, n, logits, LP_RUN_GRAD));
+        CHECK_OK(lp_model_backward(m, d, grad1));
+        CHECK_MSG(memcmp(grad0, grad1, n * hw * sizeof(float)) == 0,
+                  "the relevance rules were left in place");
+    }
+    CHECK(rep.forwards == n && rep.backwards == 2 * n);
+    CHECK_CLOSE_F("chefer (LRP)", got, (const float *)golden.data, n * hw, 1e-4);
+    CHECK_OK(lp_chefer_grad(m, x, n, classes, &o, got, &rep));
+    CHECK_CLOSE_F("chefer-grad", got, (const float *)golden.data + n * hw, n * hw, 1e-4);
+    o.lrp_eps = -1.0f;
+    CHECK(lp_chefer(m, x, n, classes, &o, got, &rep) == LP_EINVAL);
+done:
+    lp_npy_free(&golden);
+    lp_dataset_free(&set);
     lp_model_free(m);
 }
 

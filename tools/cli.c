@@ -168,6 +168,7 @@ int cli_method_option(const char *cmd, const char *k, const char *v, lp_explain_
     else if (!strcmp(k, "--perturbation")) { rc = cli_enum(cmd, k, v, perts, &e); o->perturbation = (lp_perturbation)e; }
     else if (!strcmp(k, "--estimator")) { rc = cli_enum(cmd, k, v, ests, &e); o->estimator = (lp_sobol_estimator)e; }
     else if (!strcmp(k, "--lime-samples")) rc = cli_int(k, v, 1, 1000000, &o->lime_samples);
+    else if (!strcmp(k, "--lrp-eps")) rc = cli_float(cmd, k, v, 0.0, 1e6, &o->lrp_eps);
     else if (!strcmp(k, "--batch")) rc = cli_int(k, v, 1, 4096, &o->batch);
     else if (!strcmp(k, "--seed")) {
         char *end;

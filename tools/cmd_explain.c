@@ -46,6 +46,8 @@ static void usage(FILE *f)
 "  --designs N --perturbation inpaint|blur|amplitude\n"
 "  --estimator jansen|saltelli|homma|janon    sobol (32, grid 8, inpaint, jansen)\n"
 "  --lime-samples N     lime (150) / kernelshap (800)\n"
+"  --lrp-eps F          chefer's LRP stabiliser (1e-9, the paper's code; a\n"
+"                       larger one, e.g. 0.01, steadies ill-conditioned models)\n"
 "  --no-relu            CAMs keep negative evidence\n"
 "  --seed N             random methods' seed (0)\n"
 "  --batch N            images per forward pass (32)\n"
