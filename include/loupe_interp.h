@@ -103,6 +103,12 @@ typedef enum {
     LP_SOBOL_JANSEN = 0, LP_SOBOL_SALTELLI, LP_SOBOL_HOMMA, LP_SOBOL_JANON
 } lp_sobol_estimator;
 
+/* The features LIME and KernelSHAP switch on and off. */
+typedef enum {
+    LP_SEGMENTS_QUICKSHIFT = 0, /* quick shift super-pixels of each image */
+    LP_SEGMENTS_GRID            /* a grid x grid lattice of cells */
+} lp_segments;
+
 /* Progress of a long method: done / total passes. */
 typedef void (*lp_progress_fn)(void *user, long done, long total);
 
@@ -133,6 +139,8 @@ typedef struct {
     lp_sobol_estimator estimator;
     /* lime / kernelshap */
     int lime_samples;         /* default LIME 150 (Xplique), KernelSHAP 800 */
+    lp_segments segments;     /* default quick shift, as lime and Xplique */
+    float qs_kernel, qs_max_dist, qs_ratio; /* quick shift (2, 10, 0.5: Xplique's) */
     /* chefer: the LRP stabiliser, a/b -> a/(b + eps*sign(b)), 0 where
        b = 0 (default 1e-9, the reference code's) */
     float lrp_eps;
@@ -304,6 +312,13 @@ int lp_lime(struct lp_model *, const float *, int, const int *, const lp_explain
 int lp_kernelshap(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
 /* metrics.c: a uniform random map, the baseline of the metrics */
 int lp_random_attribution(struct lp_model *, const float *, int, const int *, const lp_explain_options *, float *, lp_explain_report *);
+
+/* interp/segment.c — quick shift super-pixels (Vedaldi & Soatto 2008) of
+ * an image rgb[c, h, w] with values in [0, 1] (c = 3, or 1 for grey):
+ * colour in CIELAB times `ratio`, Parzen kernel width `kernel_size`,
+ * links longer than `max_dist` cut. labels[h*w] receive 0 .. *count-1. */
+int lp_quickshift(const float *rgb, int c, int h, int w, double kernel_size,
+                  double max_dist, double ratio, int *labels, int *count);
 
 /* interp/sobol.c — the quasi-random design and estimator core of Sobol
  * attribution, public for tests and for other sensitivity analyses. */

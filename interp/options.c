@@ -29,5 +29,9 @@ void lp_explain_defaults(lp_explain_options *o)
     o->perturbation = LP_PERTURB_INPAINT;
     o->estimator = LP_SOBOL_JANSEN;
     o->lime_samples = 0;                /* 0: LIME 150, KernelSHAP 800 */
+    o->segments = LP_SEGMENTS_QUICKSHIFT; /* lime_image, Xplique */
+    o->qs_kernel = 2.0f;                /* Xplique: quickshift(kernel_size=2, */
+    o->qs_max_dist = 10.0f;             /*   max_dist = scikit-image's 10, */
+    o->qs_ratio = 0.5f;                 /*   ratio=0.5) */
     o->lrp_eps = 1e-9f;                 /* Chefer et al.'s safe_divide */
 }

@@ -135,6 +135,9 @@ expect_err "explain unknown label" "zebra" $LOUPE explain --model $R --image $CA
 expect_err "explain unknown layer" "nearest: layer1, layer2, layer3" $LOUPE explain --model $R --image $CAT --method gradcam --layer layer9 --quiet --out "$T/e5.npy"
 expect_err "explain layer without grid" "grid" $LOUPE explain --model $R --image $CAT --method gradcam --layer linear --quiet --out "$T/e6.npy"
 expect_err "explain grid too large" "grid" $LOUPE explain --model $R --image $CAT --method rise --grid 64 --quiet --out "$T/e7.npy"
+expect_err "explain lime grid too large" "grid" $LOUPE explain --model $R --image $CAT --method lime --segments grid --grid 40 --quiet --out "$T/e7b.npy"
+expect_err "explain bad segments" "segments" $LOUPE explain --model $R --image $CAT --method lime --segments slic --quiet --out "$T/e7c.npy"
+expect_ok "explain lime quickshift" $LOUPE explain --model $R --image $CAT --method lime --lime-samples 20 --quiet --out "$T/lime.npy"
 expect_err "explain bad quadrature" "quadrature" $LOUPE explain --model $R --image $CAT --method integrated-gradients --quadrature simpson --out "$T/e8.npy"
 for e in e1 e2 e3 e4 e5 e6 e7 e8; do [ -e "$T/$e.npy" ] && bad "explain $e: output written"; done
 

@@ -10,6 +10,7 @@
 #include "test.h"
 #include "models_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -330,6 +331,7 @@ TEST(interp_perturb_surrogates_additive)
         tot += contrib[c];
     }
     lp_explain_defaults(&o);
+    o.segments = LP_SEGMENTS_GRID;
     o.grid = 4;
     o.seed = 3;
     /* KernelSHAP: exact for an additive game, sums to f(x) - f(empty) */
@@ -363,6 +365,99 @@ TEST(interp_perturb_surrogates_additive)
     lp_model_free(m);
 }
 
+/* ---- quick shift super-pixels ------------------------------------------------- */
+
+/* An h x w RGB image in [0, 1] whose four quadrants are flat colours. */
+static void quadrants(float *rgb, int h, int w)
+{
+    static const float col[4][3] = {{0.9f, 0.1f, 0.1f}, {0.1f, 0.8f, 0.1f},
+                                    {0.1f, 0.1f, 0.9f}, {0.95f, 0.95f, 0.95f}};
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++)
+                rgb[((size_t)c * h + y) * w + x] = col[(y >= h / 2) * 2 + (x >= w / 2)][c];
+}
+
+TEST(interp_perturb_quickshift)
+{
+    enum { H = 16, W = 20 };
+    float rgb[3 * H * W], grey[H * W];
+    int labels[H * W], count = 0;
+    quadrants(rgb, H, W);
+    /* four flat quadrants: four segments, each a whole quadrant */
+    CHECK_OK(lp_quickshift(rgb, 3, H, W, 2.0, 10.0, 0.5, labels, &count));
+    CHECK(count == 4);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            CHECK(labels[y * W + x] == labels[(y >= H / 2 ? H - 1 : 0) * W + (x >= W / 2 ? W - 1 : 0)]);
+    CHECK(labels[0] != labels[W - 1] && labels[0] != labels[(H - 1) * W] &&
+          labels[W - 1] != labels[H * W - 1]);
+    /* no colour (ratio 0) and a long reach: one segment */
+    CHECK_OK(lp_quickshift(rgb, 3, H, W, 2.0, 1e9, 0.0, labels, &count));
+    CHECK(count == 1);
+    /* max distance 0: every pixel its own segment */
+    CHECK_OK(lp_quickshift(rgb, 3, H, W, 2.0, 0.0, 0.5, labels, &count));
+    CHECK(count == H * W);
+    /* grey: two flat halves */
+    for (int i = 0; i < H * W; i++)
+        grey[i] = (i % W) < W / 2 ? 0.0f : 1.0f;
+    CHECK_OK(lp_quickshift(grey, 1, H, W, 2.0, 10.0, 0.5, labels, &count));
+    CHECK(count == 2);
+    CHECK_FAILS(lp_quickshift(rgb, 2, H, W, 2.0, 10.0, 0.5, labels, &count));
+    CHECK_FAILS(lp_quickshift(rgb, 3, H, W, 0.0, 10.0, 0.5, labels, &count));
+    CHECK_FAILS(lp_quickshift(rgb, 3, H, W, 2.0, -1.0, 0.5, labels, &count));
+}
+
+/* KernelSHAP on super-pixels: the four quadrants of an additive model's
+ * input are the players, and their Shapley values are exact. */
+TEST(interp_perturb_kernelshap_superpixels)
+{
+    static fake f;
+    lp_model *m;
+    const lp_model_info *in;
+    lp_explain_options o;
+    lp_explain_report rep = {0};
+    float x[3 * 64], rgb[3 * 64], map[64], map2[64];
+    double contrib[4] = {0}, mx = 0.0;
+    int cls = 0;
+    lpt_rng r = lpt_rng_seed(12);
+    memset(&f, 0, sizeof f);
+    f.kind = FAKE_WEIGHTED_CH0;
+    for (int i = 0; i < 64; i++)
+        f.w[i] = (float)(lpt_rng_uniform(&r) * 2.0 - 1.0);
+    m = fake_model(&f);
+    CHECK(m != NULL);
+    if (m == NULL)
+        return;
+    in = lp_model_get_info(m);
+    CHECK(in->in_c == 3 && in->in_h == 8 && in->in_w == 8);
+    quadrants(rgb, 8, 8);
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < 64; i++)
+            x[c * 64 + i] = (rgb[c * 64 + i] - in->mean[c]) / in->std[c];
+    for (int y = 0; y < 8; y++)
+        for (int xx = 0; xx < 8; xx++)
+            contrib[(y >= 4) * 2 + (xx >= 4)] += (double)f.w[y * 8 + xx] * x[y * 8 + xx];
+    for (int q = 0; q < 4; q++)
+        mx = fmax(mx, fabs(contrib[q]));
+    lp_explain_defaults(&o); /* quick shift */
+    o.lime_samples = 64;
+    CHECK_OK(lp_kernelshap(m, x, 1, &cls, &o, map, &rep));
+    for (int y = 0; y < 8; y++)
+        for (int xx = 0; xx < 8; xx++)
+            CHECK_NEAR(map[y * 8 + xx], contrib[(y >= 4) * 2 + (xx >= 4)], 1e-4 * mx);
+    /* LIME on the same players: deterministic, close to the contributions */
+    rep.forwards = 0;
+    CHECK_OK(lp_lime(m, x, 1, &cls, &o, map, &rep));
+    CHECK_OK(lp_lime(m, x, 1, &cls, &o, map2, &rep));
+    CHECK(rep.forwards == 2 * 64);
+    CHECK(memcmp(map, map2, sizeof map) == 0);
+    for (int y = 0; y < 8; y++)
+        for (int xx = 0; xx < 8; xx++)
+            CHECK_NEAR(map[y * 8 + xx], contrib[(y >= 4) * 2 + (xx >= 4)], 0.15 * mx);
+    lp_model_free(m);
+}
+
 TEST(interp_perturb_option_errors)
 {
     static fake f;
@@ -390,5 +485,76 @@ TEST(interp_perturb_option_errors)
     CHECK_OK(lp_sobol_attribution(m, x, 1, &cls, &o, map, NULL));
     for (int i = 0; i < 64; i++)
         CHECK(isfinite(map[i]));
+    lp_model_free(m);
+}
+
+/* ---- loupe's own stored maps of the seeded methods ----------------------- */
+
+/* RISE, LIME and KernelSHAP draw their masks from loupe's seeded stream,
+ * so no other tool reproduces them: tests/gen_perturb_golden.sh stored
+ * their maps (`loupe explain`) for two CIFAR-10 images on the shipped
+ * ResNet-20, and the same options through the C API must reproduce them
+ * (within 1e-4: other builds' GEMM kernels round differently). */
+TEST(interp_perturb_seeded_goldens)
+{
+    static const char *images[2] = {"weights/samples/cat_0000.jpg",
+                                    "weights/samples/ship_0000.jpg"};
+    static const struct {
+        const char *file;
+        lp_method_fn fn;
+        int masks, samples, grid;
+        lp_segments segments;
+        uint64_t seed;
+    } cases[] = {
+        {"tests/golden/perturb_rise_resnet20.npy", lp_rise, 500, 0, 0, LP_SEGMENTS_QUICKSHIFT, 1},
+        {"tests/golden/perturb_lime_resnet20.npy", lp_lime, 0, 0, 0, LP_SEGMENTS_QUICKSHIFT, 2},
+        {"tests/golden/perturb_kernelshap_resnet20.npy", lp_kernelshap, 0, 300, 0,
+         LP_SEGMENTS_QUICKSHIFT, 3},
+        {"tests/golden/perturb_kernelshap_grid_resnet20.npy", lp_kernelshap, 0, 100, 4,
+         LP_SEGMENTS_GRID, 4},
+    };
+    lp_model *m = NULL;
+    float x[2 * 3 * 32 * 32], logits[2 * 10], map[2 * 32 * 32];
+    int cls[2] = {0, 0};
+    CHECK_OK(lp_model_load(&m, lpt_path("weights/resnet20_cifar10.lpw")));
+    if (m == NULL)
+        return;
+    for (int b = 0; b < 2; b++) {
+        lp_image img = {0};
+        CHECK_OK(lp_image_load(&img, lpt_path(images[b])));
+        CHECK_OK(lp_model_prepare_image(m, &img, x + b * 3 * 32 * 32));
+        lp_image_free(&img);
+    }
+    CHECK_OK(lp_model_forward(m, x, 2, logits, 0));
+    for (int b = 0; b < 2; b++)
+        for (int k = 1; k < 10; k++)
+            if (logits[b * 10 + k] > logits[b * 10 + cls[b]])
+                cls[b] = k;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        lp_explain_options o;
+        lp_npy want;
+        double num = 0.0, den = 0.0;
+        memset(&want, 0, sizeof want);
+        lp_explain_defaults(&o);
+        if (cases[c].masks)
+            o.masks = cases[c].masks;
+        o.lime_samples = cases[c].samples;
+        o.grid = cases[c].grid;
+        o.segments = cases[c].segments;
+        o.seed = cases[c].seed;
+        CHECK_OK(cases[c].fn(m, x, 2, cls, &o, map, NULL));
+        CHECK_OK(lp_npy_load(&want, lpt_path(cases[c].file)));
+        if (want.data == NULL)
+            continue;
+        CHECK(want.ndim == 3 && want.shape[0] == 2 && want.shape[1] == 32 && want.shape[2] == 32);
+        for (int i = 0; i < 2 * 32 * 32; i++) {
+            double d = (double)map[i] - ((const float *)want.data)[i];
+            num += d * d;
+            den += (double)((const float *)want.data)[i] * ((const float *)want.data)[i];
+        }
+        CHECK_MSG(sqrt(num) <= 1e-4 * sqrt(den), "%s: relative L2 %.3g from the stored map",
+                  cases[c].file, sqrt(num / (den > 0 ? den : 1)));
+        lp_npy_free(&want);
+    }
     lp_model_free(m);
 }

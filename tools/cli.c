@@ -149,6 +149,7 @@ int cli_method_option(const char *cmd, const char *k, const char *v, lp_explain_
     static const char *bases[] = {"zero", "black", "blur", "uniform", NULL};
     static const char *perts[] = {"inpaint", "blur", "amplitude", NULL};
     static const char *ests[] = {"jansen", "saltelli", "homma", "janon", NULL};
+    static const char *segs[] = {"quickshift", "grid", NULL};
     int e = 0, rc = CLI_OK;
     if (!strcmp(k, "--layer")) o->layer = v;
     else if (!strcmp(k, "--score")) {
@@ -169,6 +170,10 @@ int cli_method_option(const char *cmd, const char *k, const char *v, lp_explain_
     else if (!strcmp(k, "--estimator")) { rc = cli_enum(cmd, k, v, ests, &e); o->estimator = (lp_sobol_estimator)e; }
     else if (!strcmp(k, "--lime-samples")) rc = cli_int(k, v, 1, 1000000, &o->lime_samples);
     else if (!strcmp(k, "--lrp-eps")) rc = cli_float(cmd, k, v, 0.0, 1e6, &o->lrp_eps);
+    else if (!strcmp(k, "--segments")) { rc = cli_enum(cmd, k, v, segs, &e); o->segments = (lp_segments)e; }
+    else if (!strcmp(k, "--kernel-size")) rc = cli_float(cmd, k, v, 0.01, 64.0, &o->qs_kernel);
+    else if (!strcmp(k, "--max-dist")) rc = cli_float(cmd, k, v, 0.0, 1e6, &o->qs_max_dist);
+    else if (!strcmp(k, "--ratio")) rc = cli_float(cmd, k, v, 0.0, 1e6, &o->qs_ratio);
     else if (!strcmp(k, "--batch")) rc = cli_int(k, v, 1, 4096, &o->batch);
     else if (!strcmp(k, "--seed")) {
         char *end;

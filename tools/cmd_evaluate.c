@@ -542,12 +542,14 @@ static int build_config(ev_ctx *c)
     sb_hex(&b, c->a.models ? c->a.models : "");
     sb_printf(&b, " score=%d layer=%s batch=%d seed=%llu steps=%d quad=%d baseline=%d "
               "blur=%a samples=%d noise=%a patch=%d stride=%d occl=%a masks=%d grid=%d p=%a "
-              "designs=%d pert=%d est=%d lime=%d norelu=%d lrp=%a",
+              "designs=%d pert=%d est=%d lime=%d norelu=%d lrp=%a seg=%d,%a,%a,%a",
               (int)o->score, o->layer ? o->layer : "-", o->batch, (unsigned long long)o->seed,
               o->steps, (int)o->quadrature, (int)o->baseline, (double)o->blur_sigma, o->samples,
               (double)o->noise, o->patch, o->stride, (double)o->occlusion_value, o->masks,
               o->grid, (double)o->keep_prob, o->designs, (int)o->perturbation,
-              (int)o->estimator, o->lime_samples, o->no_relu, (double)o->lrp_eps);
+              (int)o->estimator, o->lime_samples, o->no_relu, (double)o->lrp_eps,
+              (int)o->segments, (double)o->qs_kernel, (double)o->qs_max_dist,
+              (double)o->qs_ratio);
     if (b.failed) {
         free(b.s);
         return LP_ENOMEM;

@@ -225,7 +225,7 @@ def main():
         # kernelshap efficiency and rise sanity
         try:
             got, tl = run_loupe(tmp, lpw, x, "kernelshap",
-                                ["--grid", "4", "--lime-samples", "200", "--seed", "1"])
+                                ["--segments", "grid", "--grid", "4", "--lime-samples", "200", "--seed", "1"])
             gap = 0.0
             for b in range(len(x)):
                 fx = f(x[b:b + 1], int(cls[b]))[0]
