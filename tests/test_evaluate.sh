@@ -108,6 +108,15 @@ cmp -s "$T/a.json" "$T/b.json" && ok || bad "second resume changed the file"
 expect_err "resume other settings" "different settings (methods differs)" \
     $LOUPE evaluate --model $R --data $CIFAR --limit 12 --method gradcam --metric deletion \
     --out "$T/b.json" --resume --quiet
+# the same path and count, other images: the data's fingerprint differs
+cp $CIFAR "$T/other.bin"
+printf '\377' | dd of="$T/other.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
+expect_ok "other data, first run" $LOUPE evaluate --model $R --data "$T/other.bin" --limit 2 \
+    --method saliency --metric deletion --out "$T/o.json" --quiet
+cp $CIFAR "$T/other.bin"
+expect_err "resume other data" "different settings (data-crc32c differs)" \
+    $LOUPE evaluate --model $R --data "$T/other.bin" --limit 2 --method saliency \
+    --metric deletion --out "$T/o.json" --resume --quiet
 
 # ---- one and two threads, either parallel choice, give the same bytes --------------------------------------
 expect_ok "threads 1" $LOUPE --threads 1 evaluate $ARGS --out "$T/t1.json"

@@ -530,6 +530,7 @@ static int build_config(ev_ctx *c)
     sb_hex(&b, c->a.data);
     sb_printf(&b, " labels=");
     sb_hex(&b, c->a.labels ? c->a.labels : "");
+    sb_printf(&b, " data-crc32c=%08x", ev_data_fingerprint(&c->data));
     sb_printf(&b, " images=%d methods=%s metrics=%s target=%s", c->data.n, c->a.methods,
               c->a.metrics, c->a.target);
     sb_printf(&b, " protocol=%d steps=%d rows=%d sub=%d,%d score=%d", (int)c->causal.protocol,

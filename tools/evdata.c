@@ -269,6 +269,36 @@ int ev_data_open(ev_data *d, const char *data, const char *labels_path, int limi
     return rc;
 }
 
+uint32_t ev_data_fingerprint(const ev_data *d)
+{
+    uint32_t crc = lp_crc32c(0, &d->kind, sizeof d->kind);
+    crc = lp_crc32c(crc, &d->n, sizeof d->n);
+    if (d->kind == EV_DATA_SET) {
+        size_t per = (size_t)d->set.width * d->set.height * d->set.channels;
+        crc = lp_crc32c(crc, d->set.pixels, (size_t)d->n * per);
+        return lp_crc32c(crc, d->set.labels, (size_t)d->n);
+    }
+    if (d->kind == EV_DATA_NPY) {
+        size_t per = (size_t)(d->npy.shape[1] * d->npy.shape[2] * d->npy.shape[3]);
+        return lp_crc32c(crc, d->npy.data, (size_t)d->n * per * sizeof(float));
+    }
+    for (int i = 0; i < d->n; i++) {
+        char path[8400];
+        struct stat st;
+        int64_t meta[3] = {0, 0, 0};
+        snprintf(path, sizeof path, "%s/%s", d->root, d->files[i]);
+        if (stat(path, &st) == 0) {
+            meta[0] = (int64_t)st.st_size;
+            meta[1] = (int64_t)st.st_mtim.tv_sec;
+            meta[2] = (int64_t)st.st_mtim.tv_nsec;
+        }
+        crc = lp_crc32c(crc, d->files[i], strlen(d->files[i]) + 1);
+        crc = lp_crc32c(crc, &d->labels[i], sizeof d->labels[i]);
+        crc = lp_crc32c(crc, meta, sizeof meta);
+    }
+    return crc;
+}
+
 void ev_data_close(ev_data *d)
 {
     for (int i = 0; i < d->n_files; i++)

@@ -29,6 +29,12 @@ typedef struct {
 int ev_data_open(ev_data *d, const char *data, const char *labels_path, int limit,
                  const lp_model *m);
 void ev_data_close(ev_data *d);
+/* A CRC32C of what the data set is: for CIFAR-10, MNIST and .npy data
+ * the bytes of the n images and labels evaluated; for a directory the
+ * relative path, label, size and modification time of each of its n
+ * files (reading every image twice would double the work). `--resume`
+ * refuses a journal written for another fingerprint. */
+uint32_t ev_data_fingerprint(const ev_data *d);
 /* Image i as the model's input x[C, H, W]; its display name and label. An
  * unreadable image returns an error (the caller skips it). */
 int ev_data_load(const ev_data *d, int i, const lp_model *m, float *x, char *name,
