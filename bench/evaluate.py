@@ -341,6 +341,9 @@ def main(argv):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     print("loupe evaluate vs PyTorch %s, %d thread(s); methods %s; metrics deletion, "
           "insertion, mufidelity" % (torch.__version__, threads, ",".join(METHODS)))
+    sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
+    import ref_models
+    print("PyTorch's BLAS: %s" % ref_models.blas_in_use())
     print("%-9s %4s %-12s | %8s %7s %6s | %8s %7s %6s | %5s | %s" % (
         "workload", "n", "protocol", "loupe s", "img/s", "MB", "torch s", "img/s", "MB",
         "ratio", "max |mean diff| (no rise)"))

@@ -150,6 +150,7 @@ def main(argv):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     print("ResNet-50, batch 1, 224x224, %d thread(s); loupe vs PyTorch %s"
           % (threads, torch.__version__))
+    print("PyTorch's BLAS: %s" % ref_models.blas_in_use())
     print("%-21s %6s | %8s %7s %6s | %8s %7s %6s | %6s" % (
         "method", "images", "loupe s", "img/s", "MB", "torch s", "img/s", "MB",
         "ratio"))

@@ -57,6 +57,7 @@ def main(argv):
     archs = [a for a in argv if not a.startswith("--")] or ARCHS
     batches = [1] if quick else [1, 16]
     print("loupe vs PyTorch %s on %d cores (seconds per pass, best of runs)"
+    print("PyTorch's BLAS: %s" % ref_models.blas_in_use())
           % (torch.__version__, os.cpu_count()))
     print("%-10s %5s %7s | %9s %9s %6s | %9s %9s %6s" % (
         "model", "batch", "threads", "fwd loupe", "fwd torch", "ratio",
