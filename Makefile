@@ -168,6 +168,8 @@ parity: $(LOUPE)
 	@if ! $(PYTHON) -c 'import torch' 2>/dev/null; then \
 	  echo "parity: skipped (no PyTorch for $(PYTHON); apt-get install python3-torch python3-torchvision)"; \
 	else \
+	  echo "== tests/test_convert.py (the converter and tools/lpw.py)" && \
+	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/test_convert.py && \
 	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/run_parity.py $(PARITY_ARGS) && \
 	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/real_weights.py && \
 	  for f in tests/parity/methods_*.py; do \

@@ -90,10 +90,27 @@ expect_err "bit flip in payload" "flip.lpw" $LOUPE inspect "$T/flip.lpw" --verif
 expect_err "empty lpw" "empty.lpw" $LOUPE predict --model "$T/empty.lpw" --image $CAT
 expect_err "missing lpw" "nope.lpw" $LOUPE predict --model "$T/nope.lpw" --image $CAT
 expect_err "image as model" "cat_0000.jpg" $LOUPE layers --model $CAT
+# patch_at FILE OFFSET BYTES(printf escapes): overwrite bytes in place
+patch_at() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null; }
+cp $R "$T/v2.lpw"; patch_at "$T/v2.lpw" 12 '\002'
+expect_err "lpw major version 2" "version 2" $LOUPE predict --model "$T/v2.lpw" --image $CAT
+cp $R "$T/be.lpw"; patch_at "$T/be.lpw" 8 '\001\002\003\004'
+expect_err "lpw big-endian" "big-endian" $LOUPE predict --model "$T/be.lpw" --image $CAT
+cp $R "$T/count.lpw"; patch_at "$T/count.lpw" 56 '\377\377\377\000'
+expect_err "lpw oversized tensor count" "count.lpw" $LOUPE predict --model "$T/count.lpw" --image $CAT
 
 # ---- bad images ------------------------------------------------------------
 head -c 400 $CAT >"$T/trunc.jpg"
 expect_err "truncated jpeg" "trunc.jpg" $LOUPE predict --model $R --image "$T/trunc.jpg"
+cp weights/samples/chelsea.png "$T/crc.png"; patch_at "$T/crc.png" 200 'XXXX'
+expect_err "corrupt png chunk" "CRC mismatch" $LOUPE predict --model $R --image "$T/crc.png"
+# the SOF0 marker of cat_0000.jpg is at byte 158: its height (bytes 163-164) -> 0
+cp $CAT "$T/h0.jpg"; patch_at "$T/h0.jpg" 163 '\000\000'
+expect_err "jpeg height 0" "height 0" $LOUPE predict --model $R --image "$T/h0.jpg"
+printf 'BM\066\000\000\000\000\000\000\000\066\000\000\000\050\000\000\000' >"$T/short.bmp"
+expect_err "truncated bmp header" "short.bmp" $LOUPE predict --model $R --image "$T/short.bmp"
+printf "\223NUMPY\001\000\020\000{'descr': 'zz'}\n" >"$T/dtype.npy"
+expect_err "npy bad dtype" "dtype.npy" $LOUPE predict --model $R --input "$T/dtype.npy"
 head -c 300 weights/samples/chelsea.png >"$T/trunc.png"
 expect_err "truncated png" "trunc.png" $LOUPE predict --model $R --image "$T/trunc.png"
 printf 'P6\n0 0\n255\n' >"$T/zero.ppm"

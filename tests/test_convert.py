@@ -5,7 +5,7 @@
 
 Needs numpy; the checkpoint tests need PyTorch/torchvision (skipped
 without). The real checkpoints under $LOUPE_DATA (default
-/work/shared/data) are used when present. When the C tool is built
+../shared/data beside the repository) are used when present. When the C tool is built
 ($LOUPE_BIN, default build/loupe, with the `inspect` command) every file
 written here is also opened and verified by the C reader.
 """
@@ -35,8 +35,8 @@ try:
 except ImportError:
     torch = None
 
-DATA = os.environ.get("LOUPE_DATA", "/work/shared/data")
-LOUPE = os.environ.get("LOUPE_BIN", os.path.join(ROOT, "build", "loupe"))
+DATA = os.environ.get("LOUPE_DATA", os.path.join(ROOT, "..", "shared", "data"))
+LOUPE = os.environ.get("LOUPE_BIN", os.path.join(ROOT, os.environ.get("LOUPE_BUILD", "build"), "loupe"))
 CIFAR20 = os.path.join(DATA, "models/resnet_cifar10/resnet20-12fca82f.th")
 CIFAR20_SHA = "12fca82f0bebc4135bf1f32f6e3710e61d5108578464b84fd6d7f5c1b04036c8"
 MNIST_VIT = os.path.join(DATA, "models/vit_mnist/vit_mnist_gpu.pt")
