@@ -274,3 +274,75 @@ TEST(hooks_attention_points)
     CHECK(lp_model_match_layers(m, "kind:softmax", NULL, 0) == 2);
     lp_model_free(m);
 }
+
+/* Backward from an inner layer with the seeds interpretability uses —
+ * one unit, and the mean of one channel over the tokens — against
+ * central differences of that scalar, read from the layer's output in
+ * forward passes. A torchvision-layout ViT: GELU and LayerNorm are
+ * smooth, so no ReLU kink spoils the differences. */
+static double inner_scalar(lp_model *m, int layer, const float *x, int which, int unit,
+                           int ch)
+{
+    int dims[4];
+    const float *a;
+    double s = 0;
+    lp_model_layer_shape(m, layer, dims); /* [T, D] */
+    if (lp_model_forward(m, x, 1, NULL, 0) != LP_OK || (a = lp_model_activation(m, layer)) == NULL)
+        return NAN;
+    if (which == 0)
+        return a[unit];
+    for (int t = 0; t < dims[0]; t++)
+        s += a[(size_t)t * dims[1] + ch];
+    return s / dims[0];
+}
+
+TEST(hooks_backward_from_inner_unit_and_channel_mean)
+{
+    lp_model *m = tm_random_model(tiny_vit_torchvision, 21);
+    int layer, dims[4], h;
+    size_t per, size;
+    float *x, *seed, *dx;
+    CHECK(m != NULL);
+    if (m == NULL)
+        return;
+    layer = lp_model_find_layer(m, "encoder.layers.encoder_layer_0.mlp");
+    CHECK(layer > 0);
+    h = lp_model_add_hook(m, "encoder.layers.encoder_layer_0.mlp", LP_HOOK_KEEP, NULL, NULL);
+    CHECK(h >= 0);
+    lp_model_layer_shape(m, layer, dims);
+    size = (size_t)dims[0] * dims[1];
+    per = (size_t)lp_model_get_info(m)->in_c * lp_model_get_info(m)->in_h *
+          lp_model_get_info(m)->in_w;
+    x = random_input(m, 1, 8);
+    seed = lpt_floats(size);
+    dx = lpt_floats(per);
+    for (int which = 0; which < 2; which++) {
+        int unit = 3 * dims[1] + 2, ch = 1;
+        double worst = 0, scale = 0;
+        memset(seed, 0, size * sizeof(float));
+        if (which == 0)
+            seed[unit] = 1.0f; /* d(one unit) */
+        else
+            for (int t = 0; t < dims[0]; t++) /* d(mean over tokens of channel ch) */
+                seed[(size_t)t * dims[1] + ch] = 1.0f / dims[0];
+        CHECK_OK(lp_model_forward(m, x, 1, NULL, LP_RUN_GRAD));
+        CHECK_OK(lp_model_backward_from(m, layer, seed, 0, dx));
+        for (size_t i = 0; i < per; i++)
+            scale = fmax(scale, fabs(dx[i]));
+        CHECK(scale > 0);
+        for (size_t i = 0; i < per; i += 7) {
+            float keep = x[i];
+            double fp, fm, fd;
+            x[i] = keep + 1e-2f;
+            fp = inner_scalar(m, layer, x, which, unit, ch);
+            x[i] = keep - 1e-2f;
+            fm = inner_scalar(m, layer, x, which, unit, ch);
+            x[i] = keep;
+            fd = (fp - fm) / ((double)(keep + 1e-2f) - (double)(keep - 1e-2f));
+            worst = fmax(worst, fabs(fd - dx[i]));
+        }
+        CHECK_MSG(worst <= 2e-3 * scale, "%s: finite differences differ by %.3g (max |grad| %.3g)",
+                  which ? "channel mean" : "unit", worst, scale);
+    }
+    lp_model_free(m);
+}

@@ -8,6 +8,7 @@
 #include "test.h"
 #include "models_util.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,6 +208,63 @@ TEST(interp_grad_ig_one_step_identities)
     o.batch = 32;
     CHECK_OK(lp_integrated_gradients(m, x, 2, cls, &o, ig2, NULL));
     CHECK_CLOSE_F("IG batch 3 vs 32", ig, ig2, 2 * hw, 1e-5);
+    lp_model_free(m);
+}
+
+/* The uniform and the user baselines: completeness from each (a smooth
+ * GELU ViT, so 64 Gauss-Legendre nodes are exact to rounding), the
+ * uniform one seeded, the user one equal to x giving a zero map. */
+TEST(interp_grad_ig_uniform_and_user_baselines)
+{
+    lp_model *m = tm_random_model(tiny_vit_timm, 14);
+    lp_explain_options o;
+    lp_explain_report rep;
+    int cls[1];
+    size_t per, hw;
+    float *x, *base, *ig, *ig2;
+    CHECK(m != NULL);
+    if (m == NULL)
+        return;
+    per = per_of(m);
+    hw = hw_of(m);
+    x = random_inputs(m, 1, 31, cls);
+    base = lpt_floats(per);
+    ig = lpt_floats(hw);
+    ig2 = lpt_floats(hw);
+    {
+        lpt_rng r = lpt_rng_seed(77);
+        lpt_fill_normal(&r, base, per, 0.5);
+    }
+    lp_explain_defaults(&o);
+    o.steps = 64;
+    for (int kind = 0; kind < 2; kind++) {
+        double sum = 0, delta;
+        memset(&rep, 0, sizeof rep);
+        o.baseline = kind ? LP_BASELINE_USER : LP_BASELINE_UNIFORM;
+        o.baseline_data = kind ? base : NULL;
+        o.seed = 5;
+        CHECK_OK(lp_integrated_gradients(m, x, 1, cls, &o, ig, &rep));
+        for (size_t i = 0; i < hw; i++)
+            sum += ig[i];
+        delta = rep.score_x - rep.score_baseline;
+        if (kind)
+            CHECK_NEAR(rep.score_baseline, score_of(m, base, cls[0], LP_SCORE_LOGIT), 1e-5);
+        CHECK(fabs(delta) > 1e-3);
+        CHECK_MSG(fabs(sum - delta) <= 1e-3 * fabs(delta) + 1e-6,
+                  "%s baseline: sum %.6g vs f(x) - f(x') %.6g", kind ? "user" : "uniform", sum,
+                  delta);
+        CHECK_NEAR(rep.completeness_gap, sum - delta, 1e-4 * fabs(delta) + 1e-6);
+    }
+    /* the uniform baseline is seeded: same seed, same map; another, another */
+    o.baseline = LP_BASELINE_UNIFORM;
+    o.baseline_data = NULL;
+    o.seed = 5;
+    CHECK_OK(lp_integrated_gradients(m, x, 1, cls, &o, ig, NULL));
+    CHECK_OK(lp_integrated_gradients(m, x, 1, cls, &o, ig2, NULL));
+    CHECK(memcmp(ig, ig2, hw * sizeof(float)) == 0);
+    o.seed = 6;
+    CHECK_OK(lp_integrated_gradients(m, x, 1, cls, &o, ig2, NULL));
+    CHECK(memcmp(ig, ig2, hw * sizeof(float)) != 0);
     lp_model_free(m);
 }
 
