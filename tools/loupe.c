@@ -187,8 +187,30 @@ int loupe_main(int argc, char **argv)
 }
 
 #ifndef LOUPE_NO_MAIN
+/* OpenMP threads that finish their share of a parallel region spin for a
+ * while before they sleep (libgomp's default, "active" waiting). On a
+ * machine where another program keeps a core busy, the spinning thread
+ * and the one it waits for fight over that core: loupe then runs 4x to
+ * 100x slower (docs/PERFORMANCE.md, "Threads and busy machines"), against
+ * 5-45 % faster on an idle machine. Robust wins: unless the user chose a
+ * policy, loupe restarts itself once with OMP_WAIT_POLICY=passive.
+ * libgomp reads the variable before main runs, hence the exec; where it
+ * fails (no /proc) loupe simply runs on as it is. */
+static void prefer_passive_waiting(char **argv)
+{
+#if defined(_OPENMP) && defined(__linux__)
+    if (getenv("OMP_WAIT_POLICY") != NULL || getenv("GOMP_SPINCOUNT") != NULL)
+        return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) == 0)
+        execv("/proc/self/exe", argv);
+#else
+    (void)argv;
+#endif
+}
+
 int main(int argc, char **argv)
 {
+    prefer_passive_waiting(argv);
     return loupe_main(argc, argv);
 }
 #endif
