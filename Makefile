@@ -172,6 +172,7 @@ parity: $(LOUPE)
 	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/test_convert.py && \
 	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/run_parity.py $(PARITY_ARGS) && \
 	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/real_weights.py && \
+	  LOUPE_BUILD=$(BUILD) $(PYTHON) tests/parity/preprocess.py && \
 	  for f in tests/parity/methods_*.py; do \
 	    echo "== $$f"; LOUPE_BUILD=$(BUILD) $(PYTHON) $$f || exit 1; \
 	  done; \

@@ -29,7 +29,7 @@ ARCHS = ["resnet18", "resnet50", "vit_b_16"]
 
 
 def torch_times(model, batch, threads, reps):
-    torch.set_num_threads(threads)
+    ref_models.set_blas_threads(threads)
     x = torch.randn(batch, 3, 224, 224)
     best_f = best_g = float("inf")
     for r in range(reps + 1):
@@ -57,8 +57,8 @@ def main(argv):
     archs = [a for a in argv if not a.startswith("--")] or ARCHS
     batches = [1] if quick else [1, 16]
     print("loupe vs PyTorch %s on %d cores (seconds per pass, best of runs)"
-    print("PyTorch's BLAS: %s" % ref_models.blas_in_use())
           % (torch.__version__, os.cpu_count()))
+    print("PyTorch's BLAS: %s" % ref_models.blas_in_use())
     print("%-10s %5s %7s | %9s %9s %6s | %9s %9s %6s" % (
         "model", "batch", "threads", "fwd loupe", "fwd torch", "ratio",
         "grad loupe", "grad torch", "ratio"))

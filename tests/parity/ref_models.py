@@ -219,3 +219,17 @@ def blas_in_use():
     if slow:
         return slow[0] + " (the reference BLAS: slow; apt-get install libopenblas0-pthread)"
     return named[0] if named else "?"
+
+
+def set_blas_threads(n):
+    """torch.set_num_threads does not reach an OpenBLAS that PyTorch calls
+    through libblas.so.3: set OpenBLAS's own thread count too (no-op for
+    other BLAS libraries)."""
+    import ctypes
+    torch.set_num_threads(n)
+    for name in ("libblas.so.3", "libopenblas.so.0"):
+        try:
+            lib = ctypes.CDLL(name)
+            lib.openblas_set_num_threads(ctypes.c_int(n))
+        except (OSError, AttributeError):
+            continue
