@@ -137,7 +137,7 @@ cp $CAT "$T/huge.jpg"
 printf '\076\200\076\200' | dd of="$T/huge.jpg" bs=1 seek=$((sof + 5)) conv=notrunc 2>/dev/null
 expect_err "max-memory image" "huge.jpg: JPEG: a 16000x16000 image needs" $LOUPE --max-memory 1G \
     predict --model $R --image "$T/huge.jpg"
-expect_err "max-memory batch" "a forward pass of 12 images needs" $LOUPE --max-memory 6M capture \
+expect_err "max-memory batch" "a forward pass of 12 images needs" $LOUPE --max-memory 5M capture \
     --model $R --image $CAT --image $DOG --image $CAT --image $DOG --image $CAT --image $DOG \
     --image $CAT --image $DOG --image $CAT --image $DOG --image $CAT --image $DOG \
     --layer conv1 --out "$T/w/never.npy"
