@@ -320,3 +320,52 @@ TEST(models_refuse_out_of_range_configuration)
     CHECK(tm_model_with_meta_str(tiny_cifar_resnet, "general.architecture", "lstm", &m) != LP_OK);
     CHECK(lp_last_error()[0] != '\0');
 }
+
+/* ---- the memory bar -------------------------------------------------- */
+
+static void resnet50_config(lp_lpw_builder *b)
+{
+    int64_t layers[4] = {3, 4, 6, 3}, planes[4] = {64, 128, 256, 512};
+    lp_lpw_builder_set_str(b, "general.architecture", "resnet");
+    lp_lpw_builder_set_str(b, "general.name", "resnet50");
+    meta_input(b, 3, 224, 224, 1000);
+    lp_lpw_builder_set_str(b, "resnet.block", "bottleneck");
+    lp_lpw_builder_set_i64_arr(b, "resnet.layers", layers, 4);
+    lp_lpw_builder_set_i64_arr(b, "resnet.planes", planes, 4);
+    lp_lpw_builder_set_str(b, "resnet.stem", "imagenet");
+    lp_lpw_builder_set_i64(b, "resnet.stem_width", 64);
+    lp_lpw_builder_set_str(b, "resnet.shortcut", "projection");
+    lp_lpw_builder_set_f64(b, "resnet.bn_eps", 1e-5);
+    lp_lpw_builder_set_str(b, "resnet.fc", "fc");
+}
+
+/* Issue 3's bar: an inference-only forward of ResNet-50 at batch 1 needs
+ * no more than 2x the weights plus the two largest activations. Checked
+ * with the library's own allocation budget (every byte the model, its
+ * activation arena and the kernels' workspaces take goes through lp_alloc):
+ * with the limit set at the bar, the pass must succeed. */
+TEST(models_resnet50_inference_fits_the_memory_bar)
+{
+    lp_model *m = tm_random_model(resnet50_config, 11);
+    size_t largest = (size_t)64 * 112 * 112 * sizeof(float); /* conv1, layer1 */
+    size_t weights, bar, old_limit = lp_memory_limit();
+    float *x = malloc((size_t)3 * 224 * 224 * sizeof(float)), logits[1000];
+    CHECK(m != NULL && x != NULL);
+    if (m == NULL || x == NULL) {
+        lp_model_free(m);
+        free(x);
+        return;
+    }
+    weights = lp_memory_in_use(); /* the file's tensors and the model's tables */
+    bar = 2 * weights + 2 * largest;
+    for (size_t i = 0; i < (size_t)3 * 224 * 224; i++)
+        x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    lp_set_memory_limit(bar);
+    CHECK_MSG(lp_model_forward(m, x, 1, logits, 0) == LP_OK, "%s", lp_last_error());
+    CHECK_MSG(lp_memory_in_use() <= bar, "%zu bytes in use, bar %zu", lp_memory_in_use(), bar);
+    printf("    ResNet-50 batch 1: %.1f MB of weights, %.1f MB live after the pass, bar %.1f MB\n",
+           weights / 1e6, lp_memory_in_use() / 1e6, bar / 1e6);
+    lp_set_memory_limit(old_limit == SIZE_MAX ? 0 : old_limit);
+    lp_model_free(m);
+    free(x);
+}
