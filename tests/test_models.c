@@ -21,38 +21,38 @@ static void meta_input(lp_lpw_builder *b, int c, int h, int w, int classes)
     lp_lpw_builder_set_i64(b, "model.num_classes", classes);
 }
 
+/* The ResNet keys every ResNet configuration sets. */
+static void resnet_meta(lp_lpw_builder *b, const char *name, const char *block,
+                        const int64_t *layers, const int64_t *planes, int stages,
+                        const char *stem, int stem_width, const char *shortcut,
+                        const char *fc)
+{
+    lp_lpw_builder_set_str(b, "general.architecture", "resnet");
+    lp_lpw_builder_set_str(b, "general.name", name);
+    lp_lpw_builder_set_str(b, "resnet.block", block);
+    lp_lpw_builder_set_i64_arr(b, "resnet.layers", layers, stages);
+    lp_lpw_builder_set_i64_arr(b, "resnet.planes", planes, stages);
+    lp_lpw_builder_set_str(b, "resnet.stem", stem);
+    lp_lpw_builder_set_i64(b, "resnet.stem_width", stem_width);
+    lp_lpw_builder_set_str(b, "resnet.shortcut", shortcut);
+    lp_lpw_builder_set_f64(b, "resnet.bn_eps", 1e-5);
+    lp_lpw_builder_set_str(b, "resnet.fc", fc);
+}
+
 void tiny_cifar_resnet(lp_lpw_builder *b)
 {
     int64_t layers[2] = {1, 2}, planes[2] = {4, 8};
-    lp_lpw_builder_set_str(b, "general.architecture", "resnet");
-    lp_lpw_builder_set_str(b, "general.name", "tiny_cifar_resnet");
     meta_input(b, 3, 8, 8, 3);
-    lp_lpw_builder_set_str(b, "resnet.block", "basic");
-    lp_lpw_builder_set_i64_arr(b, "resnet.layers", layers, 2);
-    lp_lpw_builder_set_i64_arr(b, "resnet.planes", planes, 2);
-    lp_lpw_builder_set_str(b, "resnet.stem", "cifar");
-    lp_lpw_builder_set_i64(b, "resnet.stem_width", 4);
-    lp_lpw_builder_set_str(b, "resnet.shortcut", "option_a");
-    lp_lpw_builder_set_f64(b, "resnet.bn_eps", 1e-5);
-    lp_lpw_builder_set_str(b, "resnet.fc", "linear");
+    resnet_meta(b, "tiny_cifar_resnet", "basic", layers, planes, 2, "cifar", 4, "option_a", "linear");
 }
 
 void tiny_bottleneck_resnet(lp_lpw_builder *b)
 {
     int64_t layers[2] = {1, 2}, planes[2] = {2, 4};
-    lp_lpw_builder_set_str(b, "general.architecture", "resnet");
-    lp_lpw_builder_set_str(b, "general.name", "tiny_resnext");
     meta_input(b, 3, 17, 17, 5);
-    lp_lpw_builder_set_str(b, "resnet.block", "bottleneck");
-    lp_lpw_builder_set_i64_arr(b, "resnet.layers", layers, 2);
-    lp_lpw_builder_set_i64_arr(b, "resnet.planes", planes, 2);
-    lp_lpw_builder_set_str(b, "resnet.stem", "imagenet");
-    lp_lpw_builder_set_i64(b, "resnet.stem_width", 4);
+    resnet_meta(b, "tiny_resnext", "bottleneck", layers, planes, 2, "imagenet", 4, "projection", "fc");
     lp_lpw_builder_set_i64(b, "resnet.groups", 2);
     lp_lpw_builder_set_i64(b, "resnet.width_per_group", 64);
-    lp_lpw_builder_set_str(b, "resnet.shortcut", "projection");
-    lp_lpw_builder_set_f64(b, "resnet.bn_eps", 1e-5);
-    lp_lpw_builder_set_str(b, "resnet.fc", "fc");
 }
 
 static void tiny_vit_common(lp_lpw_builder *b, const char *layout)
@@ -326,17 +326,8 @@ TEST(models_refuse_out_of_range_configuration)
 static void resnet50_config(lp_lpw_builder *b)
 {
     int64_t layers[4] = {3, 4, 6, 3}, planes[4] = {64, 128, 256, 512};
-    lp_lpw_builder_set_str(b, "general.architecture", "resnet");
-    lp_lpw_builder_set_str(b, "general.name", "resnet50");
     meta_input(b, 3, 224, 224, 1000);
-    lp_lpw_builder_set_str(b, "resnet.block", "bottleneck");
-    lp_lpw_builder_set_i64_arr(b, "resnet.layers", layers, 4);
-    lp_lpw_builder_set_i64_arr(b, "resnet.planes", planes, 4);
-    lp_lpw_builder_set_str(b, "resnet.stem", "imagenet");
-    lp_lpw_builder_set_i64(b, "resnet.stem_width", 64);
-    lp_lpw_builder_set_str(b, "resnet.shortcut", "projection");
-    lp_lpw_builder_set_f64(b, "resnet.bn_eps", 1e-5);
-    lp_lpw_builder_set_str(b, "resnet.fc", "fc");
+    resnet_meta(b, "resnet50", "bottleneck", layers, planes, 4, "imagenet", 64, "projection", "fc");
 }
 
 /* Issue 3's bar: an inference-only forward of ResNet-50 at batch 1 needs
