@@ -182,10 +182,11 @@ parity: $(LOUPE)
 # `make test` replays tests/fuzz/corpus/ and tests/fuzz/regress/ through
 # replay drivers built with $(CC) and this build's flags. `make fuzz`
 # builds the harnesses with clang for libFuzzer (ASan + UBSan, serial) into
-# $(FUZZ_BUILD) and runs each for FUZZ_SECONDS; FUZZ_NAMES="png jpeg"
-# picks harnesses. `make fuzz-merge` minimises the corpora (with the raw
+# $(FUZZ_BUILD) and runs each for FUZZ_SECONDS, FUZZ_JOBS at a time;
+# FUZZ_NAMES="png jpeg" picks harnesses. `make fuzz-merge` minimises the corpora (with the raw
 # seeds of `make fuzz-seeds`).
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
 FUZZ_CC      ?= clang
 FUZZ_BUILD   ?= $(BUILD)-fuzz
 FUZZ_DEPS    := tests/fuzz/util.c tests/fuzz/fuzz.h
@@ -218,7 +219,7 @@ fuzz-build: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 fuzz:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "fuzz: $(FUZZ_CC) not found (Debian: apt-get install clang)"; exit 1; }
 	@$(FUZZ_MAKE) fuzz-build
-	sh tests/fuzz/run.sh run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+	FUZZ_JOBS=$(FUZZ_JOBS) sh tests/fuzz/run.sh run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 # Line and branch coverage that the committed corpora reach in the files
 # each harness tests (clang source-based coverage; docs/SECURITY.md).

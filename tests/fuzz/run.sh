@@ -2,8 +2,9 @@
 # run.sh — drives the libFuzzer binaries that `make fuzz` builds.
 #
 #   run.sh run   FUZZ_BUILD SECONDS NAME...  fuzz each harness for SECONDS,
-#                one after the other, single process; new inputs go to
-#                FUZZ_BUILD/fuzz/corpus/NAME (never to the committed corpus),
+#                FUZZ_JOBS (default 1) at a time, each a single process;
+#                new inputs go to FUZZ_BUILD/fuzz/corpus/NAME (never to
+#                the committed corpus),
 #                crashes to FUZZ_BUILD/fuzz/artifacts/
 #   run.sh merge FUZZ_BUILD SEEDS NAME...    minimise tests/fuzz/corpus/NAME,
 #                the inputs found since and SEEDS/NAME into a new
@@ -36,32 +37,51 @@ summary() {
   echo "$execs execs ($secs/s): $last"
 }
 
+# fuzz one harness for SECS; prints one line when it ends (the log's
+# tail too when it failed)
+fuzz_one() {
+  name=$1 secs=$2 art=$3
+  new="$fb/fuzz/corpus/$name"
+  log="$fb/fuzz/$name.log"
+  mkdir -p "$new"
+  # shellcheck disable=SC2046
+  if "$fb/fuzz/fuzz_$name" $(options "$name") $common -print_final_stats=1 \
+      -max_total_time="$secs" -artifact_prefix="$art/$name-" \
+      $(existing "$new" "tests/fuzz/corpus/$name" "tests/fuzz/regress/$name") \
+      >"$log" 2>&1; then
+    echo "fuzz $name: $secs s, $(summary "$log")"
+  else
+    { echo "fuzz $name: FAILED after $(summary "$log")"
+      echo "---- last lines of $log (reproducer in $fb/fuzz/artifacts/):"
+      tail -60 "$log"; }
+    return 1
+  fi
+}
+
 case "$mode" in
 run)
   secs=$1
   shift
-  status=0
+  jobs=${FUZZ_JOBS:-1}
   mkdir -p "$fb/fuzz/artifacts"
   # absolute: the CLI harness runs each input in a directory of its own
   art=$(cd "$fb/fuzz/artifacts" && pwd)
+  fails="$fb/fuzz/failed"
+  rm -f "$fails"
+  # FUZZ_JOBS harnesses at a time (each one process, one core); a failure
+  # is noted in $fails, so that the batch still runs to its end
+  running=0
   for name in "$@"; do
-    new="$fb/fuzz/corpus/$name"
-    log="$fb/fuzz/$name.log"
-    mkdir -p "$new"
-    # shellcheck disable=SC2046
-    if "$fb/fuzz/fuzz_$name" $(options "$name") $common -print_final_stats=1 \
-        -max_total_time="$secs" -artifact_prefix="$art/$name-" \
-        $(existing "$new" "tests/fuzz/corpus/$name" "tests/fuzz/regress/$name") \
-        >"$log" 2>&1; then
-      echo "fuzz $name: $secs s, $(summary "$log")"
-    else
-      echo "fuzz $name: FAILED after $(summary "$log")"
-      echo "---- last lines of $log (reproducer in $fb/fuzz/artifacts/):"
-      tail -60 "$log"
-      status=1
-    fi
+    fuzz_one "$name" "$secs" "$art" || echo "$name" >>"$fails" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then wait; running=0; fi
   done
-  exit $status
+  wait
+  if [ -s "$fails" ]; then
+    echo "fuzz: failed: $(tr '\n' ' ' <"$fails")"
+    exit 1
+  fi
+  exit 0
   ;;
 merge)
   seeds=$1
