@@ -17,6 +17,13 @@ void tiny_vit_torchvision(lp_lpw_builder *b);
 void tiny_vit_timm_mean(lp_lpw_builder *b);
 void tiny_vit_lucidrains(lp_lpw_builder *b);
 
+/* The keys every ResNet configuration sets (general.architecture and
+ * .name, resnet.*; bn_eps 1e-5). */
+void tm_resnet_meta(lp_lpw_builder *b, const char *name, const char *block,
+                    const int64_t *layers, const int64_t *planes, int stages,
+                    const char *stem, int stem_width, const char *shortcut,
+                    const char *fc);
+
 /* A model with seeded random weights (NULL on failure, error set). */
 lp_model *tm_random_model(tm_config_fn config, uint64_t seed);
 

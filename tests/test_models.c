@@ -21,11 +21,10 @@ static void meta_input(lp_lpw_builder *b, int c, int h, int w, int classes)
     lp_lpw_builder_set_i64(b, "model.num_classes", classes);
 }
 
-/* The ResNet keys every ResNet configuration sets. */
-static void resnet_meta(lp_lpw_builder *b, const char *name, const char *block,
-                        const int64_t *layers, const int64_t *planes, int stages,
-                        const char *stem, int stem_width, const char *shortcut,
-                        const char *fc)
+void tm_resnet_meta(lp_lpw_builder *b, const char *name, const char *block,
+                    const int64_t *layers, const int64_t *planes, int stages,
+                    const char *stem, int stem_width, const char *shortcut,
+                    const char *fc)
 {
     lp_lpw_builder_set_str(b, "general.architecture", "resnet");
     lp_lpw_builder_set_str(b, "general.name", name);
@@ -43,14 +42,14 @@ void tiny_cifar_resnet(lp_lpw_builder *b)
 {
     int64_t layers[2] = {1, 2}, planes[2] = {4, 8};
     meta_input(b, 3, 8, 8, 3);
-    resnet_meta(b, "tiny_cifar_resnet", "basic", layers, planes, 2, "cifar", 4, "option_a", "linear");
+    tm_resnet_meta(b, "tiny_cifar_resnet", "basic", layers, planes, 2, "cifar", 4, "option_a", "linear");
 }
 
 void tiny_bottleneck_resnet(lp_lpw_builder *b)
 {
     int64_t layers[2] = {1, 2}, planes[2] = {2, 4};
     meta_input(b, 3, 17, 17, 5);
-    resnet_meta(b, "tiny_resnext", "bottleneck", layers, planes, 2, "imagenet", 4, "projection", "fc");
+    tm_resnet_meta(b, "tiny_resnext", "bottleneck", layers, planes, 2, "imagenet", 4, "projection", "fc");
     lp_lpw_builder_set_i64(b, "resnet.groups", 2);
     lp_lpw_builder_set_i64(b, "resnet.width_per_group", 64);
 }
@@ -327,7 +326,7 @@ static void resnet50_config(lp_lpw_builder *b)
 {
     int64_t layers[4] = {3, 4, 6, 3}, planes[4] = {64, 128, 256, 512};
     meta_input(b, 3, 224, 224, 1000);
-    resnet_meta(b, "resnet50", "bottleneck", layers, planes, 4, "imagenet", 64, "projection", "fc");
+    tm_resnet_meta(b, "resnet50", "bottleneck", layers, planes, 4, "imagenet", 64, "projection", "fc");
 }
 
 /* Issue 3's bar: an inference-only forward of ResNet-50 at batch 1 needs

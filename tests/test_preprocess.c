@@ -16,8 +16,6 @@ static const double imagenet_std[3] = {0.229, 0.224, 0.225};
 static void imagenet_input_resnet(lp_lpw_builder *b)
 {
     int64_t layers[1] = {1}, planes[1] = {2};
-    lp_lpw_builder_set_str(b, "general.architecture", "resnet");
-    lp_lpw_builder_set_str(b, "general.name", "tiny_imagenet_input");
     lp_lpw_builder_set_i64(b, "input.channels", 3);
     lp_lpw_builder_set_i64(b, "input.height", 224);
     lp_lpw_builder_set_i64(b, "input.width", 224);
@@ -27,14 +25,8 @@ static void imagenet_input_resnet(lp_lpw_builder *b)
     lp_lpw_builder_set_f64_arr(b, "input.mean", imagenet_mean, 3);
     lp_lpw_builder_set_f64_arr(b, "input.std", imagenet_std, 3);
     lp_lpw_builder_set_i64(b, "model.num_classes", 2);
-    lp_lpw_builder_set_str(b, "resnet.block", "bottleneck");
-    lp_lpw_builder_set_i64_arr(b, "resnet.layers", layers, 1);
-    lp_lpw_builder_set_i64_arr(b, "resnet.planes", planes, 1);
-    lp_lpw_builder_set_str(b, "resnet.stem", "imagenet");
-    lp_lpw_builder_set_i64(b, "resnet.stem_width", 4);
-    lp_lpw_builder_set_str(b, "resnet.shortcut", "projection");
-    lp_lpw_builder_set_f64(b, "resnet.bn_eps", 1e-5);
-    lp_lpw_builder_set_str(b, "resnet.fc", "fc");
+    tm_resnet_meta(b, "tiny_imagenet_input", "bottleneck", layers, planes, 1,
+                   "imagenet", 4, "projection", "fc");
 }
 
 TEST(preprocess_matches_torchvision_on_photo)
