@@ -183,8 +183,8 @@ parity: $(LOUPE)
 # replay drivers built with $(CC) and this build's flags. `make fuzz`
 # builds the harnesses with clang for libFuzzer (ASan + UBSan, serial) into
 # $(FUZZ_BUILD) and runs each for FUZZ_SECONDS, FUZZ_JOBS at a time;
-# FUZZ_NAMES="png jpeg" picks harnesses. `make fuzz-merge` minimises the corpora (with the raw
-# seeds of `make fuzz-seeds`).
+# FUZZ_NAMES="png jpeg" picks harnesses. `make fuzz-merge` minimises the
+# corpora (with the raw seeds of `make fuzz-seeds`).
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS    ?= 1
 FUZZ_CC      ?= clang
