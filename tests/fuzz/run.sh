@@ -4,8 +4,7 @@
 #   run.sh run   FUZZ_BUILD SECONDS NAME...  fuzz each harness for SECONDS,
 #                FUZZ_JOBS (default 1) at a time, each a single process;
 #                new inputs go to FUZZ_BUILD/fuzz/corpus/NAME (never to
-#                the committed corpus),
-#                crashes to FUZZ_BUILD/fuzz/artifacts/
+#                the committed corpus), crashes to FUZZ_BUILD/fuzz/artifacts/
 #   run.sh merge FUZZ_BUILD SEEDS NAME...    minimise tests/fuzz/corpus/NAME,
 #                the inputs found since and SEEDS/NAME into a new
 #                tests/fuzz/corpus/NAME (libFuzzer -merge=1)
@@ -66,22 +65,23 @@ run)
   mkdir -p "$fb/fuzz/artifacts"
   # absolute: the CLI harness runs each input in a directory of its own
   art=$(cd "$fb/fuzz/artifacts" && pwd)
-  fails="$fb/fuzz/failed"
-  rm -f "$fails"
-  # FUZZ_JOBS harnesses at a time (each one process, one core); a failure
-  # is noted in $fails, so that the batch still runs to its end
+  # FUZZ_JOBS harnesses at a time (each one process, one core); every
+  # harness runs even after one failed, and the exit status says if any did
+  status=0
+  pids=""
   running=0
   for name in "$@"; do
-    fuzz_one "$name" "$secs" "$art" || echo "$name" >>"$fails" &
+    fuzz_one "$name" "$secs" "$art" &
+    pids="$pids $!"
     running=$((running + 1))
-    if [ "$running" -ge "$jobs" ]; then wait; running=0; fi
+    if [ "$running" -ge "$jobs" ]; then
+      for p in $pids; do wait "$p" || status=1; done
+      pids=""
+      running=0
+    fi
   done
-  wait
-  if [ -s "$fails" ]; then
-    echo "fuzz: failed: $(tr '\n' ' ' <"$fails")"
-    exit 1
-  fi
-  exit 0
+  for p in $pids; do wait "$p" || status=1; done
+  exit $status
   ;;
 merge)
   seeds=$1
