@@ -62,6 +62,9 @@ run)
   secs=$1
   shift
   jobs=${FUZZ_JOBS:-1}
+  case "$jobs" in
+  '' | *[!0-9]* | 0) echo "run.sh: FUZZ_JOBS must be a positive integer, not '$jobs'" >&2; exit 2 ;;
+  esac
   mkdir -p "$fb/fuzz/artifacts"
   # absolute: the CLI harness runs each input in a directory of its own
   art=$(cd "$fb/fuzz/artifacts" && pwd)
