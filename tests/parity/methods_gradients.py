@@ -247,7 +247,16 @@ def baseline(x, kind):
     if kind == "zero":
         return torch.zeros_like(x)
     if kind == "black":
-        v = torch.tensor((0 - MEAN) / STD, dtype=torch.float32)
+        # (0 - mean) / std in float32, as interp/gradients.c and
+        # torchvision's Normalize form it. The float64 quotient rounded
+        # once is an ulp off in the green channel (-2.0357144 against
+        # -2.0357141): every IG path point then differs from loupe's by
+        # up to an ulp, the decisions captured on the reference's points
+        # are no longer the ones loupe took on its own, and ResNet-50's
+        # IG from black read 4.6e-4 instead of 4e-7 (2026-12-07).
+        mean = torch.tensor(MEAN, dtype=torch.float32)
+        std = torch.tensor(STD, dtype=torch.float32)
+        v = (torch.zeros(3) - mean) / std
         return v[None, :, None, None].expand_as(x).clone()
     raise ValueError(kind)
 
