@@ -64,7 +64,8 @@ void lp_clear_error(void);
 /* Threads and build information                                       */
 /* ------------------------------------------------------------------ */
 
-/* Number of threads used by parallel kernels (1 when built without OpenMP). */
+/* Number of threads used by parallel kernels (1 when built without OpenMP,
+ * and inside a parallel region that cannot start another). */
 int lp_get_num_threads(void);
 /* Set the number of threads (n >= 1); a no-op without OpenMP. */
 void lp_set_num_threads(int n);

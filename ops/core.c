@@ -279,6 +279,10 @@ void lp_free(void *ptr)
 int lp_get_num_threads(void)
 {
 #ifdef _OPENMP
+    /* inside a parallel region that cannot start another (OpenMP's
+     * default: one active level), a region started here gets one thread */
+    if (omp_get_active_level() >= omp_get_max_active_levels())
+        return 1;
     return omp_get_max_threads();
 #else
     return 1;

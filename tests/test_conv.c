@@ -404,8 +404,24 @@ TEST(conv_backward_multi_tile)
     }
 }
 
+/* One shape's forward, full backward and din-only backward (the path that
+ * shares a batch out an image a thread) with `threads` threads. */
+static void conv_run_with_threads(const lp_conv2d_params *p, int threads,
+                                  const float *in, const float *w,
+                                  const float *b, float *out, float *din,
+                                  float *dw, float *db, float *din_only)
+{
+    lp_set_num_threads(threads);
+    CHECK_OK(lp_conv2d_forward(out, in, w, b, p));
+    CHECK_OK(lp_conv2d_backward(din, dw, db, out, in, w, p));
+    CHECK_OK(lp_conv2d_backward(din_only, NULL, NULL, out, in, w, p));
+}
+
 /* Results must not depend on the thread count (loupe.h promise): 1
- * thread against 3 (an odd split of every parallel loop). */
+ * thread against 3 (an odd split of every parallel loop), on batches
+ * shared out an image a thread (small images; 2 and 5 of them: more
+ * threads than images, and an uneven share), on one image whose products
+ * are shared instead, and on a 1x1 convolution (no im2col). */
 TEST(conv_bit_identical_across_threads)
 {
     int threads = lp_get_num_threads();
@@ -415,27 +431,37 @@ TEST(conv_bit_identical_across_threads)
         lpt_skip("built without OpenMP");
         return;
     }
-    lp_conv2d_params p = {2, 16, 61, 67, 12, 3, 3, 1, 1, 2, 2, 2, 2, 2};
+    static const lp_conv2d_params cases[] = {
+        {2, 16, 61, 67, 12, 3, 3, 1, 1, 2, 2, 2, 2, 2},
+        {5, 8, 20, 18, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {1, 64, 96, 96, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+        {5, 24, 14, 14, 32, 1, 1, 1, 1, 0, 0, 1, 1, 1},
+    };
     lpt_rng rng = lpt_rng_seed(41);
-    size_t n_in = in_count(&p), n_w = w_count(&p), n_out = out_count(&p);
-    float *in = random_floats(&rng, n_in, NULL);
-    float *w = random_floats(&rng, n_w, NULL);
-    float *b = random_floats(&rng, 12, NULL);
-    float *out[2], *din[2], *dw[2], *db[2];
-    for (int t = 0; t < 2; t++) {
-        out[t] = lpt_floats(n_out);
-        din[t] = lpt_floats(n_in);
-        dw[t] = lpt_floats(n_w);
-        db[t] = lpt_floats(12);
-        lp_set_num_threads(t == 0 ? 1 : 3);
-        CHECK_OK(lp_conv2d_forward(out[t], in, w, b, &p));
-        CHECK_OK(lp_conv2d_backward(din[t], dw[t], db[t], out[t], in, w, &p));
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const lp_conv2d_params *p = &cases[ci];
+        size_t n_in = in_count(p), n_w = w_count(p), n_out = out_count(p);
+        size_t n_b = (size_t)p->c_out;
+        float *in = random_floats(&rng, n_in, NULL);
+        float *w = random_floats(&rng, n_w, NULL);
+        float *b = random_floats(&rng, n_b, NULL);
+        float *out[2], *din[2], *dw[2], *db[2], *din_only[2];
+        for (int t = 0; t < 2; t++) {
+            out[t] = lpt_floats(n_out);
+            din[t] = lpt_floats(n_in);
+            dw[t] = lpt_floats(n_w);
+            db[t] = lpt_floats(n_b);
+            din_only[t] = lpt_floats(n_in);
+            conv_run_with_threads(p, t == 0 ? 1 : 3, in, w, b, out[t], din[t],
+                                  dw[t], db[t], din_only[t]);
+        }
+        lp_set_num_threads(threads);
+        CHECK(memcmp(out[0], out[1], n_out * sizeof(float)) == 0);
+        CHECK(memcmp(din[0], din[1], n_in * sizeof(float)) == 0);
+        CHECK(memcmp(dw[0], dw[1], n_w * sizeof(float)) == 0);
+        CHECK(memcmp(db[0], db[1], n_b * sizeof(float)) == 0);
+        CHECK(memcmp(din_only[0], din[0], n_in * sizeof(float)) == 0);
     }
-    lp_set_num_threads(threads);
-    CHECK(memcmp(out[0], out[1], n_out * sizeof(float)) == 0);
-    CHECK(memcmp(din[0], din[1], n_in * sizeof(float)) == 0);
-    CHECK(memcmp(dw[0], dw[1], n_w * sizeof(float)) == 0);
-    CHECK(memcmp(db[0], db[1], 12 * sizeof(float)) == 0);
 }
 
 /* ---- bad input ------------------------------------------------------------ */
