@@ -29,9 +29,10 @@
  * the buffer exceed the budget, at 16 columns). The GEMM of a tile writes
  * straight into the tile's columns of `out` (C = out + q0, ldc = OH*OW).
  * One scratch allocation per call: a tile per thread that takes whole
- * images (below), one more for dw in a backward. im2col fills each row one output row at a time: a memcpy
- * (stride 1) or a strided gather for the in-range part, zeros for the
- * padding; col2im is the matching scatter-add.
+ * images (below), one more for dw in a backward. im2col fills each row
+ * one output row at a time: a memcpy (stride 1) or a strided gather for
+ * the in-range part, zeros for the padding; col2im is the matching
+ * scatter-add.
  *
  * A 1x1 convolution with stride 1 and no padding needs no im2col at all:
  * the input plane stack [C_in/G, H*W] already is the column matrix, so
@@ -423,7 +424,7 @@ static int tile_column_grad(float *dcol, const float *w, const float *dout_b,
  * free to take them (not already inside a parallel region), and either
  * one image has too little work to share well or the images divide evenly
  * between the threads (then whole images beat shared products even when
- * large: ResNet-50, batch 16, 2 threads, predict 1.32 -> 1.19 s). */
+ * large: ResNet-50, batch 16, 2 threads, predict 1.32 -> 1.21 s). */
 static int images_in_parallel(const conv_geom *g)
 {
     double work = (double)g->c_out * g->out_hw * g->k;
